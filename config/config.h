@@ -1,0 +1,82 @@
+/* Configuration: the INI file (GKeyFile), read strictly.
+ *
+ * Every key the daemon knows is listed in the schema in config.c and
+ * documented in config/rtcsipd.conf.  An unknown group or key, a bad value or
+ * a missing file is refused with "FILE:LINE: key: what is wrong"; the caller
+ * prints it and exits with EX_CONFIG (78).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_DEFAULT_PATH "/etc/rtcsipd/rtcsipd.conf"
+#define CONFIG_EX_CONFIG 78
+
+typedef enum {
+  SIP_TRANSPORT_UDP,
+  SIP_TRANSPORT_TCP,
+  SIP_TRANSPORT_TLS,
+} sip_transport;
+
+const char *sip_transport_name(sip_transport t); /* "udp", "tcp", "tls" */
+
+typedef struct {
+  char *host;    /* literal address or name; "" when the listener is disabled */
+  uint16_t port; /* 0 when disabled */
+} config_listen;
+
+typedef struct {
+  char *url;      /* "turn:host:port?transport=udp" or "stun:host:port" */
+  char *username; /* TURN only; NULL for STUN */
+  char *password;
+} config_ice_server;
+
+typedef struct config {
+  char *path; /* the file this was read from */
+
+  /* [general] */
+  int log_level;  /* LOG_ERR..LOG_DEBUG */
+
+  /* [websocket] */
+  config_listen ws;          /* plain ws:// (tests, behind a TLS proxy) */
+  config_listen wss;         /* wss:// */
+  char *tls_certificate;     /* PEM file; NULL: self-signed for development */
+  char *tls_private_key;     /* PEM file; NULL with the above */
+  char *static_dir;          /* files served over HTTP(S) on the listeners; NULL: none */
+
+  /* [sip] */
+  config_listen sip;         /* where rtcsipd's SIP side binds, toward the PBX */
+  char *advertised_address;  /* the address put in SIP (Via, Contact) and SDP */
+  char **domains;            /* NULL-terminated; the SIP domains served */
+
+  /* [pbx] */
+  char *pbx_host;
+  uint16_t pbx_port;
+  sip_transport pbx_transport;
+
+  /* [media] */
+  uint16_t rtp_port_min;
+  uint16_t rtp_port_max;
+  config_ice_server *stun_servers; /* n_stun_servers entries */
+  size_t n_stun_servers;
+  config_ice_server *turn_servers;
+  size_t n_turn_servers;
+
+  /* [limits] */
+  unsigned connections_per_ip;   /* WebSocket connections from one address */
+  size_t max_message_size;       /* bytes, one WebSocket message (default 65536) */
+  unsigned max_registrations;    /* bindings held at once */
+  unsigned max_expires;          /* seconds; longer REGISTER expiries are lowered */
+  unsigned transaction_timeout;  /* seconds a request to a browser may go unanswered */
+} config;
+
+/* Reads and checks PATH.  On success returns 0 and *ret owns the result.
+ * On failure returns a negative errno and *error is a g_malloc'd
+ * "FILE:LINE: key: what is wrong" (LINE is 0 when the file could not be read). */
+int config_load(const char *path, config **ret, char **error);
+void config_free(config *c);
+
+/* true when DOMAIN (case-insensitive) is one of c->domains */
+bool config_serves_domain(const config *c, const char *domain);

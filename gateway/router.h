@@ -1,0 +1,33 @@
+/* Router: the out-of-dialog signalling between browser flows and the PBX.
+ *
+ * From a browser (one WebSocket flow): OPTIONS to rtcsipd is answered here;
+ * REGISTER goes to the PBX with its Contact rewritten (bindings.h), and the
+ * PBX's answer comes back with the browser's own Contact; other requests
+ * (MESSAGE, OPTIONS, ...) for a served domain go to the PBX as they are.
+ * From the PBX: a request to a binding's token is delivered over that
+ * binding's flow with the browser's Contact as Request-URI; a gone browser
+ * gets 480 at once.  Nothing is ever sent anywhere but the PBX and the flows.
+ * Calls (INVITE) are not handled here.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "config/config.h"
+#include "sip/pbx.h"
+#include "sip/ws_edge.h"
+
+typedef struct router router;
+
+router *router_new(const config *cfg);
+void router_free(router *r);
+/* The two sides, once created (they take the router's callbacks). */
+void router_attach(router *r, ws_edge *edge, pbx_link *pbx);
+/* The configuration in force changed (SIGHUP); R keeps the pointer. */
+void router_set_config(router *r, const config *cfg);
+
+extern const ws_edge_callbacks router_ws_callbacks;
+extern const pbx_callbacks router_pbx_callbacks;
+
+/* "3 connections, 2 registered, 0 pending" */
+char *router_status(router *r);

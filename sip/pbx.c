@@ -1,0 +1,270 @@
+/* PBX side: nta agent, default leg for requests from the PBX, client
+ * transactions toward it.  See pbx.h. */
+#include "sip/pbx.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <sofia-sip/nta.h>
+#include <sofia-sip/nta_tag.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/su_alloc.h>
+#include <sofia-sip/url.h>
+
+#include "config/log.h"
+
+struct pbx_link {
+  su_home_t home[1];
+  nta_agent_t *agent;
+  nta_leg_t *default_leg;
+  pbx_callbacks callbacks;
+  void *user;
+  char *target;        /* "sip:host:port;transport=udp" */
+  url_t *target_url;   /* parsed target, in home */
+  char *contact_host;
+  uint16_t contact_port;
+  sip_transport transport;
+};
+
+struct pbx_client_tx {
+  pbx_link *link;
+  nta_outgoing_t *orq;
+  pbx_response_fn *callback;
+  void *user;
+};
+
+struct pbx_server_tx {
+  pbx_link *link;
+  nta_incoming_t *irq;
+};
+
+static char *format_host(const char *host)
+{
+  /* IPv6 literals go in brackets in a SIP URI */
+  if (strchr(host, ':') && host[0] != '[')
+    return g_strdup_printf("[%s]", host);
+  return g_strdup(host);
+}
+
+static char *make_target(const char *host, uint16_t port, sip_transport transport)
+{
+  g_autofree char *h = format_host(host);
+  return g_strdup_printf("sip:%s:%u;transport=%s", h, port, sip_transport_name(transport));
+}
+
+int pbx_link_set_target(pbx_link *link, const char *host, uint16_t port, sip_transport transport)
+{
+  char *target = make_target(host, port, transport);
+  url_t *url = url_make(link->home, target);
+
+  if (!url || url->url_type != url_sip) {
+    g_free(target);
+    return -EINVAL;
+  }
+  if (link->target_url)
+    su_free(link->home, link->target_url);
+  g_free(link->target);
+  link->target = target;
+  link->target_url = url;
+  link->transport = transport;
+  return 0;
+}
+
+const char *pbx_link_target(const pbx_link *link)
+{
+  return link->target;
+}
+
+const char *pbx_link_contact_host(const pbx_link *link)
+{
+  return link->contact_host;
+}
+
+uint16_t pbx_link_contact_port(const pbx_link *link)
+{
+  return link->contact_port;
+}
+
+const char *pbx_link_contact_transport(const pbx_link *link)
+{
+  return sip_transport_name(link->transport);
+}
+
+/* ---- requests from the PBX ---- */
+
+static int on_leg_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *irq,
+                          sip_t const *sip)
+{
+  pbx_link *link = (pbx_link *)magic;
+  pbx_server_tx *tx;
+  msg_t *msg;
+
+  if (sip->sip_request->rq_method == sip_method_ack)
+    return 0; /* a stray ACK: nothing to answer */
+  if (sip->sip_request->rq_method == sip_method_cancel)
+    return 481; /* a CANCEL that matched no transaction */
+
+  tx = g_new0(pbx_server_tx, 1);
+  tx->link = link;
+  tx->irq = irq;
+  msg = nta_incoming_getrequest(irq);
+  link->callbacks.on_request(link->user, tx, msg);
+  msg_destroy(msg);
+  return 0;
+}
+
+static void server_tx_done(pbx_server_tx *tx, int status)
+{
+  if (status >= 200) {
+    nta_incoming_destroy(tx->irq);
+    g_free(tx);
+  }
+}
+
+int pbx_server_tx_reply(pbx_server_tx *tx, int status, const char *phrase)
+{
+  int r = nta_incoming_treply(tx->irq, status, phrase, TAG_END());
+  server_tx_done(tx, status);
+  return r < 0 ? -EIO : 0;
+}
+
+int pbx_server_tx_relay(pbx_server_tx *tx, msg_t *response)
+{
+  sip_t *sip = sip_object(response);
+  int status = sip && sip->sip_status ? sip->sip_status->st_status : 500;
+  int r = nta_incoming_mreply(tx->irq, response);
+
+  if (r < 0 && status >= 200) {
+    /* mreply failed: the PBX still gets a final answer */
+    nta_incoming_treply(tx->irq, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+  }
+  server_tx_done(tx, status);
+  return r < 0 ? -EIO : 0;
+}
+
+msg_t *pbx_server_tx_request(pbx_server_tx *tx)
+{
+  msg_t *m = nta_incoming_getrequest(tx->irq);
+  /* getrequest returns a new reference; the irq keeps its own */
+  msg_destroy(m);
+  return m;
+}
+
+/* ---- requests to the PBX ---- */
+
+static int on_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t const *sip)
+{
+  pbx_client_tx *tx = (pbx_client_tx *)magic;
+  int status = nta_outgoing_status(orq);
+  msg_t *response = NULL;
+
+  if (sip && !nta_sip_is_internal(sip))
+    response = nta_outgoing_getresponse(orq);
+  else if (status < 300)
+    status = 503; /* no response at all: treat as unavailable */
+
+  tx->callback(tx->user, tx, status, response);
+  if (response)
+    msg_destroy(response);
+  return 0;
+}
+
+pbx_client_tx *pbx_link_send_request(pbx_link *link, msg_t *request,
+                                     pbx_response_fn *callback, void *user)
+{
+  pbx_client_tx *tx = g_new0(pbx_client_tx, 1);
+
+  tx->link = link;
+  tx->callback = callback;
+  tx->user = user;
+  tx->orq = nta_outgoing_mcreate(link->agent, on_response, (nta_outgoing_magic_t *)tx,
+                                 (url_string_t *)link->target_url, request, TAG_END());
+  if (!tx->orq) {
+    msg_destroy(request);
+    g_free(tx);
+    return NULL;
+  }
+  return tx;
+}
+
+void pbx_client_tx_free(pbx_client_tx *tx)
+{
+  if (!tx)
+    return;
+  nta_outgoing_destroy(tx->orq);
+  g_free(tx);
+}
+
+const char *pbx_client_tx_branch(const pbx_client_tx *tx)
+{
+  return nta_outgoing_branch(tx->orq);
+}
+
+/* ---- the link ---- */
+
+int pbx_link_new(su_root_t *root, const pbx_settings *s, const pbx_callbacks *callbacks,
+                 void *user, pbx_link **ret)
+{
+  pbx_link *link = g_new0(pbx_link, 1);
+  const char *adv = s->advertised_host && *s->advertised_host ? s->advertised_host : s->listen_host;
+  g_autofree char *adv_h = format_host(adv);
+  g_autofree char *listen_h = format_host(s->listen_host);
+  g_autofree char *bind_url = NULL;
+
+  su_home_init(link->home);
+  link->callbacks = *callbacks;
+  link->user = user;
+  link->contact_host = g_strdup(adv_h);
+  link->contact_port = s->listen_port;
+
+  /* maddr: bind to the listen address while Via/Contact say the advertised one */
+  if (strcmp(adv, s->listen_host) == 0)
+    bind_url = g_strdup_printf("sip:%s:%u", listen_h, s->listen_port);
+  else
+    bind_url = g_strdup_printf("sip:%s:%u;maddr=%s", adv_h, s->listen_port, s->listen_host);
+
+  if (pbx_link_set_target(link, s->pbx_host, s->pbx_port, s->pbx_transport) < 0) {
+    log_msg(LOG_ERR, "pbx: bad PBX address %s:%u", s->pbx_host, s->pbx_port);
+    pbx_link_free(link);
+    return -EINVAL;
+  }
+
+  link->agent = nta_agent_create(root, URL_STRING_MAKE(bind_url), NULL, NULL,
+                                 NTATAG_UA(0),
+                                 NTATAG_SERVER_RPORT(1),
+                                 NTATAG_CLIENT_RPORT(1),
+                                 NTATAG_PASS_100(1),
+                                 NTATAG_EXTRA_100(1),
+                                 TAG_END());
+  if (!link->agent) {
+    int e = errno ? errno : EADDRNOTAVAIL;
+    log_msg(LOG_ERR, "pbx: cannot listen for SIP on %s:%u: %s", s->listen_host,
+            s->listen_port, g_strerror(e));
+    pbx_link_free(link);
+    return -e;
+  }
+  link->default_leg = nta_leg_tcreate(link->agent, on_leg_request, (nta_leg_magic_t *)link,
+                                      NTATAG_NO_DIALOG(1), TAG_END());
+  if (!link->default_leg) {
+    pbx_link_free(link);
+    return -ENOMEM;
+  }
+  log_msg(LOG_INFO, "pbx: SIP on %s:%u (udp, tcp), PBX at %s", s->listen_host, s->listen_port,
+          link->target);
+  *ret = link;
+  return 0;
+}
+
+void pbx_link_free(pbx_link *link)
+{
+  if (!link)
+    return;
+  if (link->default_leg)
+    nta_leg_destroy(link->default_leg);
+  if (link->agent)
+    nta_agent_destroy(link->agent);
+  g_free(link->target);
+  g_free(link->contact_host);
+  su_home_deinit(link->home);
+  g_free(link);
+}

@@ -1,0 +1,56 @@
+/* SIP rewriting for the edge proxy: what rtcsipd changes in a message on its
+ * way between a browser's WebSocket flow and the PBX.  Pure functions on Sofia
+ * messages, tested in tests/unit/test_rewrite.c.
+ *
+ * A REGISTER's Contact is made to point at rtcsipd's SIP side with a token
+ * naming the binding (sip:TOKEN@host:port;transport=udp), so that the PBX's
+ * requests to the browser come to rtcsipd, which finds the flow by the token.
+ * The PBX need not support Path (RFC 3327).
+ */
+#pragma once
+
+#include <stdint.h>
+#include <sofia-sip/msg.h>
+#include <sofia-sip/sip.h>
+
+/* Where Contact URIs written by rtcsipd point: its SIP side. */
+typedef struct {
+  const char *host;      /* as in a URI: IPv6 in brackets */
+  uint16_t port;
+  const char *transport; /* "udp", "tcp", "tls" */
+} rewrite_target;
+
+/* The URI rtcsipd writes for TOKEN (g_malloc'd). */
+char *rewrite_contact_uri(const rewrite_target *target, const char *token);
+
+/* REGISTER toward the PBX: the one Contact (not "*") gets the URI of
+ * rewrite_contact_uri(), loses the flow parameters that only make sense
+ * between browser and rtcsipd (reg-id, ;ob), and an expiry above MAX_EXPIRES
+ * (contact param or Expires header) is lowered to it.  Returns 1 when a
+ * Contact was rewritten, 0 when there is none or it is "*" (fetch or remove
+ * all), -E2BIG when there is more than one, -EINVAL on failure. */
+int rewrite_register_request(msg_t *msg, const rewrite_target *target, const char *token,
+                             unsigned max_expires);
+
+/* In a 2xx to such a REGISTER: finds the Contact with user TOKEN, puts
+ * ORIGINAL_URI back in its place, and returns its expiry in seconds in
+ * *expires (its expires param, else the Expires header, else 3600).
+ * Returns 0, or -ENOENT when the PBX lists no such Contact (not bound). */
+int rewrite_register_response(msg_t *msg, const char *token, const char *original_uri,
+                              unsigned *expires);
+
+/* Puts "Via: SIP/2.0/PROTOCOL HOST;branch=BRANCH" on top. */
+int rewrite_push_via(msg_t *msg, const char *protocol, const char *host, const char *branch);
+/* Removes the top Via when its branch is BRANCH; -ENOENT otherwise. */
+int rewrite_pop_via(msg_t *msg, const char *branch);
+
+/* Replaces the Request-URI. */
+int rewrite_request_uri(msg_t *msg, const char *uri);
+
+/* Decrements Max-Forwards (adds "70" when absent).  -ELOOP when it was 0:
+ * the caller answers 483 Too Many Hops. */
+int rewrite_max_forwards(msg_t *msg);
+
+/* Removes leading Route headers that name the WebSocket hop (transport=ws
+ * or wss): a browser configured with a preloaded route to rtcsipd. */
+void rewrite_pop_ws_routes(msg_t *msg);

@@ -1,0 +1,156 @@
+/* SIP message helpers.  See sipmsg.h. */
+#include "sip/sipmsg.h"
+
+#include <glib.h>
+#include <sofia-sip/msg_header.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_tag.h>
+#include <sofia-sip/su_tagarg.h>
+
+sipmsg_parse_result sipmsg_parse(const char *text, size_t len, msg_t **ret, const char **why)
+{
+  msg_t *msg;
+  sip_t *sip;
+
+  *ret = NULL;
+  *why = NULL;
+  if (len == 0) {
+    *why = "empty message";
+    return SIPMSG_BAD_MESSAGE;
+  }
+  msg = msg_make(sip_default_mclass(), 0, text, (isize_t)len);
+  if (!msg) {
+    *why = "cannot be parsed";
+    return SIPMSG_BAD_MESSAGE;
+  }
+  sip = sip_object(msg);
+  if (!sip || (!sip->sip_request && !sip->sip_status)) {
+    *why = "no request or status line";
+    goto fatal;
+  }
+  if (!sip->sip_via) {
+    *why = "no Via header";
+    goto fatal;
+  }
+  if (sip->sip_status) {
+    /* a broken response cannot be answered; it is dropped by the caller */
+    if (msg_has_error(msg) || !sip->sip_cseq || !sip->sip_call_id) {
+      *why = "malformed response";
+      goto fatal;
+    }
+    *ret = msg;
+    return SIPMSG_OK;
+  }
+  /* a response names its transaction by these: without them there is
+   * nothing the sender could match an answer to */
+  if (!sip->sip_from || !sip->sip_to || !sip->sip_call_id || !sip->sip_cseq) {
+    *why = "missing or malformed From, To, Call-ID or CSeq";
+    goto fatal;
+  }
+  if (msg_has_error(msg) || sip->sip_error) {
+    *why = "malformed header";
+    goto answerable;
+  }
+  if (sip->sip_cseq->cs_method != sip->sip_request->rq_method ||
+      (sip->sip_cseq->cs_method == sip_method_unknown &&
+       g_strcmp0(sip->sip_cseq->cs_method_name, sip->sip_request->rq_method_name) != 0)) {
+    *why = "CSeq method does not match the request";
+    goto answerable;
+  }
+  if (!sip->sip_request->rq_url->url_host) {
+    *why = "bad Request-URI";
+    goto answerable;
+  }
+  *ret = msg;
+  return SIPMSG_OK;
+
+answerable:
+  *ret = msg;
+  return SIPMSG_BAD_REQUEST;
+fatal:
+  msg_destroy(msg);
+  return SIPMSG_BAD_MESSAGE;
+}
+
+msg_t *sipmsg_response(msg_t *request, int status, const char *phrase,
+                       tag_type_t tag, tag_value_t value, ...)
+{
+  sip_t *rq = sip_object(request);
+  msg_t *msg;
+  sip_t *sip;
+  ta_list ta;
+  int r;
+
+  if (!rq || !rq->sip_request)
+    return NULL;
+  msg = msg_create(sip_default_mclass(), 0);
+  if (!msg)
+    return NULL;
+  sip = sip_object(msg);
+
+  ta_start(ta, tag, value);
+  r = sip_add_tl(msg, sip,
+                 SIPTAG_STATUS(sip_status_create(msg_home(msg), status, phrase, NULL)),
+                 SIPTAG_VIA(rq->sip_via),
+                 SIPTAG_FROM(rq->sip_from),
+                 SIPTAG_TO(rq->sip_to),
+                 SIPTAG_CALL_ID(rq->sip_call_id),
+                 SIPTAG_CSEQ(rq->sip_cseq),
+                 ta_tags(ta));
+  (void)ta_end(ta);
+  if (r < 0 || !sip->sip_status)
+    goto fail;
+
+  if (status >= 200 && sip->sip_to && !sip->sip_to->a_tag) {
+    char tag_value[17];
+    sipmsg_random_token(tag_value);
+    if (sip_to_tag(msg_home(msg), sip->sip_to, tag_value) < 0)
+      goto fail;
+  }
+  if (!sip->sip_content_length)
+    sip_add_tl(msg, sip, SIPTAG_CONTENT_LENGTH_STR("0"), TAG_END());
+  return msg;
+
+fail:
+  msg_destroy(msg);
+  return NULL;
+}
+
+char *sipmsg_print(msg_t *msg, size_t *len)
+{
+  sip_t *sip = sip_object(msg);
+  su_home_t home[1] = { SU_HOME_INIT(home) };
+  char *text, *copy;
+  size_t n = 0;
+
+  if (!sip)
+    return NULL;
+  if (sip_complete_message(msg) < 0 || msg_serialize(msg, (msg_pub_t *)sip) < 0)
+    return NULL;
+  text = msg_as_string(home, msg, (msg_pub_t *)sip, 0, &n);
+  if (!text) {
+    su_home_deinit(home);
+    return NULL;
+  }
+  copy = g_strndup(text, n);
+  su_home_deinit(home);
+  if (len)
+    *len = n;
+  return copy;
+}
+
+void sipmsg_random_token(char out[17])
+{
+  static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  for (int i = 0; i < 16; i++)
+    out[i] = alphabet[g_random_int_range(0, sizeof alphabet - 1)];
+  out[16] = '\0';
+}
+
+void sipmsg_new_branch(char out[32])
+{
+  char token[17];
+  sipmsg_random_token(token);
+  g_snprintf(out, 32, "z9hG4bK%s", token);
+}

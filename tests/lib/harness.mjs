@@ -1,0 +1,657 @@
+// Test harness for the rtcsipd integration tests: real peers (Kamailio, SIPp,
+// rtcsipd itself) started by the test on 127.0.0.1 with free ports, every wait
+// bounded, every child process killed on success, failure and SIGTERM.
+//
+//   import { withEnv } from '../lib/harness.mjs';
+//   await withEnv(async (env) => {
+//     const kam = await env.startKamailio({ users: [{ username: 'alice', password: 's3cret' }] });
+//     const gw = await env.startRtcsipd({ pbxPort: kam.port });
+//     ...
+//   });
+//
+// withEnv() stops everything it started when the callback returns or throws;
+// when it throws, the logs of every process are printed to stderr and the
+// temporary directory is kept (its path is printed).
+
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const testsDir = path.resolve(here, '..');
+export const integrationDir = path.join(testsDir, 'integration');
+export const LOOPBACK = '127.0.0.1';
+
+export const RTCSIPD = process.env.RTCSIPD || path.resolve(testsDir, '../build/rtcsipd');
+export const KAMAILIO = process.env.KAMAILIO || 'kamailio';
+export const SIPP = process.env.SIPP || 'sipp';
+
+// ---------------------------------------------------------------------------
+// Process-wide bookkeeping: every child runs in its own process group and is
+// remembered here, so that exit and termination signals (meson's timeout sends
+// SIGTERM to our process group, then SIGKILL 0.5 s later) take them down too.
+
+const liveGroups = new Set();
+
+function killGroupSync(pid, signal) {
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function killAllSync() {
+  for (const pid of liveGroups) killGroupSync(pid, 'SIGKILL');
+  liveGroups.clear();
+}
+
+process.on('exit', killAllSync);
+for (const [sig, num] of [['SIGTERM', 15], ['SIGINT', 2], ['SIGHUP', 1]]) {
+  process.on(sig, () => {
+    killAllSync();
+    process.exit(128 + num);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Small utilities.
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Polls COND (sync or async; a truthy result ends the wait and is returned)
+// every INTERVAL ms for at most MS ms.  An exception from COND ends the wait
+// at once (COND returns a falsy value for "not yet").
+export async function waitFor(cond, ms, { interval = 25, what = 'condition' } = {}) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await cond();
+    if (v) return v;
+    if (Date.now() >= deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(Math.min(interval, Math.max(1, deadline - Date.now())));
+  }
+}
+
+// Rejects after MS ms unless PROMISE settles first.
+export function withTimeout(promise, ms, what = 'operation') {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export function randomToken(n = 10) {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const bytes = crypto.randomBytes(n);
+  let s = '';
+  for (let i = 0; i < n; i++) s += alphabet[bytes[i] % alphabet.length];
+  return s;
+}
+
+export function md5(s) {
+  return crypto.createHash('md5').update(s).digest('hex');
+}
+
+export function tmpDir(prefix = 'rtcsipd-it-') {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+function canBindUdp(port) {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', () => { s.close(); resolve(false); });
+    s.bind(port, LOOPBACK, () => s.close(() => resolve(true)));
+  });
+}
+
+function canBindTcp(port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, LOOPBACK, () => srv.close(() => resolve(true)));
+  });
+}
+
+function tcpPortZero() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, LOOPBACK, () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const handedOut = new Set();
+
+// A port that is free for both TCP and UDP on 127.0.0.1 right now (chosen by
+// the kernel: bind port 0, close), never the same one twice in this process.
+export async function freePort() {
+  for (let i = 0; i < 100; i++) {
+    const port = await tcpPortZero();
+    if (handedOut.has(port)) continue;
+    if (!(await canBindUdp(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error('no free port found in 100 tries');
+}
+
+export const udpPortInUse = async (port) => !(await canBindUdp(port));
+export const tcpPortInUse = async (port) => !(await canBindTcp(port));
+
+// ---------------------------------------------------------------------------
+// Child processes.
+
+const MAX_LOG = 4 * 1024 * 1024;
+
+export class Child {
+  constructor(name, cmd, args, { cwd, env, logFile } = {}) {
+    this.name = name;
+    this.cmd = cmd;
+    this.args = args;
+    this.output = '';
+    this.logFile = logFile;
+    this.startedAt = Date.now();
+    this.proc = spawn(cmd, args, {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // own process group: we kill the whole group
+    });
+    this.pid = this.proc.pid;
+    if (this.pid) liveGroups.add(this.pid);
+    this.exitStatus = null;
+    const append = (chunk) => {
+      const s = chunk.toString('utf8');
+      if (this.output.length < MAX_LOG) this.output += s;
+      if (this.logFile) {
+        try { fs.appendFileSync(this.logFile, s); } catch { /* ignore */ }
+      }
+    };
+    this.proc.stdout.on('data', append);
+    this.proc.stderr.on('data', append);
+    this.exited = new Promise((resolve) => {
+      this.proc.once('error', (err) => {
+        append(`\n[harness] could not start ${cmd}: ${err.message}\n`);
+        this.exitStatus = { code: null, signal: null, error: err };
+        liveGroups.delete(this.pid);
+        resolve(this.exitStatus);
+      });
+      // 'close': the process has exited and its stdio streams are drained.
+      this.proc.once('close', (code, signal) => {
+        if (!this.exitStatus) this.exitStatus = { code, signal };
+        resolve(this.exitStatus);
+      });
+    });
+  }
+
+  get running() {
+    return this.exitStatus === null;
+  }
+
+  // Resolves with RE's match once the output matches it; rejects on timeout or exit.
+  async waitForOutput(re, ms, what = String(re)) {
+    return waitFor(() => {
+      const m = this.output.match(re);
+      if (m) return m;
+      if (!this.running) throw new Error(`${this.name} exited (${JSON.stringify(this.exitStatus)})`);
+      return null;
+    }, ms, { what: `${this.name} output ${what}` }).catch((e) => {
+      throw new Error(`${e.message}\n--- ${this.name} output ---\n${tail(this.output)}`);
+    });
+  }
+
+  // Waits at most MS ms for the process to exit by itself.
+  async wait(ms) {
+    try {
+      return await withTimeout(this.exited, ms, `${this.name} to exit`);
+    } finally {
+      if (!this.running) this._reap();
+    }
+  }
+
+  _reap() {
+    // The main process is gone; take any stragglers in its group with it.
+    if (this.pid && liveGroups.has(this.pid)) {
+      killGroupSync(this.pid, 'SIGKILL');
+      liveGroups.delete(this.pid);
+    }
+  }
+
+  // SIGTERM to the group, up to GRACE ms to exit, then SIGKILL.
+  async stop(grace = 3000) {
+    if (!this.pid) return this.exitStatus;
+    if (this.running) {
+      killGroupSync(this.pid, 'SIGTERM');
+      try {
+        await withTimeout(this.exited, grace, `${this.name} to exit on SIGTERM`);
+      } catch {
+        killGroupSync(this.pid, 'SIGKILL');
+        await withTimeout(this.exited, 5000, `${this.name} to die on SIGKILL`).catch(() => {});
+      }
+    }
+    this._reap();
+    return this.exitStatus;
+  }
+}
+
+function tail(s, n = 200) {
+  const lines = s.split('\n');
+  return lines.slice(-n).join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// Kamailio: registrar with digest auth (auth_db on db_text), usrloc in memory.
+
+function dbtextEscape(s) {
+  return String(s).replace(/\\/g, '\\\\').replace(/:/g, '\\:').replace(/\n/g, '\\n');
+}
+
+function writeKamailioDb(dbDir, domain, users) {
+  fs.mkdirSync(dbDir, { recursive: true });
+  fs.writeFileSync(path.join(dbDir, 'version'),
+    'id(int,auto) table_name(string) table_version(int) \n' +
+    '0:subscriber:7\n');
+  let sub = 'id(int,auto) username(string) domain(string) password(string) ha1(string) ha1b(string) \n';
+  users.forEach((u, i) => {
+    const ha1 = md5(`${u.username}:${domain}:${u.password}`);
+    const ha1b = md5(`${u.username}@${domain}:${domain}:${u.password}`);
+    sub += [i + 1, u.username, domain, u.password, ha1, ha1b].map(dbtextEscape).join(':') + '\n';
+  });
+  fs.writeFileSync(path.join(dbDir, 'subscriber'), sub);
+}
+
+function kamailioStaticRoutes(routes) {
+  return routes.map((r) => {
+    if (!/^[A-Za-z0-9._-]+$/.test(r.user)) throw new Error(`bad static user ${r.user}`);
+    const host = r.host || LOOPBACK;
+    return `\tif ($rU == "${r.user}") {\n` +
+      `\t\t$du = "sip:${host}:${r.port}";\n` +
+      '\t\troute(RELAY);\n' +
+      '\t}';
+  }).join('\n');
+}
+
+// Sends a SIP OPTIONS over UDP to HOST:PORT and resolves with the first SIP
+// response text, or null when nothing came within MS ms.
+export function udpSipProbe(port, { host = LOOPBACK, ms = 300, ruri } = {}) {
+  return new Promise((resolve) => {
+    const sock = dgram.createSocket('udp4');
+    let timer;
+    const finish = (v) => {
+      clearTimeout(timer);
+      try { sock.close(); } catch { /* closed */ }
+      resolve(v);
+    };
+    sock.on('error', () => finish(null));
+    sock.on('message', (buf) => {
+      const s = buf.toString('utf8');
+      if (s.startsWith('SIP/2.0 ')) finish(s);
+    });
+    sock.bind(0, LOOPBACK, () => {
+      const lport = sock.address().port;
+      const branch = 'z9hG4bK' + randomToken(12);
+      const msg = [
+        `OPTIONS ${ruri || `sip:${host}:${port}`} SIP/2.0`,
+        `Via: SIP/2.0/UDP ${LOOPBACK}:${lport};branch=${branch};rport`,
+        'Max-Forwards: 70',
+        `From: <sip:probe@${LOOPBACK}>;tag=${randomToken(8)}`,
+        `To: <sip:${host}:${port}>`,
+        `Call-ID: ${randomToken(16)}@${LOOPBACK}`,
+        'CSeq: 1 OPTIONS',
+        'Content-Length: 0',
+        '', '',
+      ].join('\r\n');
+      sock.send(msg, port, host);
+      timer = setTimeout(() => finish(null), ms);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
+// SIPp.
+
+// Runs SIPp with scenario tests/integration/sipp/NAME.xml (or an absolute
+// path).  @KEY@ placeholders in the scenario are replaced from VARS before it
+// is written to the env's directory.  Returns a handle; see SippRun.
+class SippRun {
+  constructor(child, { port, messageFile, errorFile, timeoutMs }) {
+    this.child = child;
+    this.port = port;
+    this.messageFile = messageFile;
+    this.errorFile = errorFile;
+    this.timeoutMs = timeoutMs;
+  }
+
+  // Resolves once SIPp has bound its UDP port (it then handles traffic).
+  async bound(ms = 5000) {
+    await waitFor(async () => {
+      if (!this.child.running) throw new Error(`sipp exited early:\n${tail(this.child.output)}`);
+      return udpPortInUse(this.port);
+    }, ms, { what: `sipp to bind udp ${this.port}` });
+    return this;
+  }
+
+  // Waits (at most MS ms, default: SIPp's own -timeout plus slack) for SIPp to
+  // exit and returns { code, timedOut, output, messages, errors, responses,
+  // responseTimes, sentTimes, requests }.  code: 0 all calls succeeded, 1 a call failed, other: trouble.
+  async result(ms = this.timeoutMs + 5000) {
+    let timedOut = false;
+    try {
+      await this.child.wait(ms);
+    } catch {
+      timedOut = true;
+      await this.child.stop(1000);
+    }
+    const read = (f) => { try { return fs.readFileSync(f, 'utf8'); } catch { return ''; } };
+    const messages = read(this.messageFile);
+    const errors = read(this.errorFile);
+    // The trace is a series of blocks, each after a line of dashes and a time
+    // stamp: "UDP message sent (N bytes):" or "UDP message received [N] bytes :".
+    const responses = [];     // status codes of the responses received, in order
+    const responseTimes = []; // when each arrived (ms since the epoch)
+    const requests = [];      // texts of the requests received
+    const sentTimes = [];     // when each message was sent (ms since the epoch)
+    const stamp = (t) => new Date(t.replace(' ', 'T').replace(/(\.\d{3})\d*$/, '$1')).getTime();
+    const parts = messages.split(/^-{10,} (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)\s*$/m);
+    // parts: [preamble, stamp1, block1, stamp2, block2, ...]
+    for (let i = 1; i + 1 < parts.length; i += 2) {
+      const m = parts[i + 1].match(/^\s*\S+ message (sent|received)[^\n]*\n\s*\n?([\s\S]*)$/);
+      if (m && m[1] === 'sent') sentTimes.push(stamp(parts[i]));
+      if (!m || m[1] !== 'received') continue;
+      const text = m[2].replace(/^\s+/, '');
+      const line = text.split(/\r?\n/)[0];
+      const st = line.match(/^SIP\/2\.0 (\d{3})/);
+      if (st) {
+        responses.push(Number(st[1]));
+        responseTimes.push(stamp(parts[i]));
+      } else if (/^[A-Z]+ \S+ SIP\/2\.0/.test(line)) {
+        requests.push(text);
+      }
+    }
+    return {
+      code: this.child.exitStatus ? this.child.exitStatus.code : null,
+      timedOut,
+      output: this.child.output,
+      messages,
+      errors,
+      responses,
+      responseTimes,
+      sentTimes,
+      requests,
+    };
+  }
+
+  stop() {
+    return this.child.stop(1000);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// rtcsipd configuration.
+
+function iniString(sections) {
+  let s = '';
+  for (const [group, keys] of Object.entries(sections)) {
+    if (keys === null) continue;
+    s += `[${group}]\n`;
+    for (const [k, v] of Object.entries(keys)) {
+      if (v === null || v === undefined) continue;
+      s += `${k} = ${Array.isArray(v) ? v.join(';') : v}\n`;
+    }
+    s += '\n';
+  }
+  return s;
+}
+
+function httpGet(port, pathName, ms = 500) {
+  return new Promise((resolve) => {
+    const req = http.get({ host: LOOPBACK, port, path: pathName, timeout: ms }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+      res.on('error', () => resolve(null));
+    });
+    req.on('timeout', () => { req.destroy(); resolve(null); });
+    req.on('error', () => resolve(null));
+  });
+}
+
+// ---------------------------------------------------------------------------
+// The environment of one test: a temp directory and the processes in it.
+
+export class Env {
+  constructor(name = 'test') {
+    this.name = name;
+    this.dir = tmpDir(`rtcsipd-it-${name.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40)}-`);
+    this.children = [];
+    this.cleanups = [];
+    this.sippCount = 0;
+  }
+
+  spawn(name, cmd, args, opts = {}) {
+    const child = new Child(name, cmd, args, {
+      cwd: this.dir,
+      logFile: path.join(this.dir, `${name}.log`),
+      ...opts,
+    });
+    this.children.push(child);
+    return child;
+  }
+
+  // Runs FN when the env is closed (before processes are stopped).
+  defer(fn) {
+    this.cleanups.push(fn);
+  }
+
+  // startKamailio({ domain, users: [{username, password}], sippRoutes: [{user, port, host}],
+  //                 frTimer }) -> { port, domain, uri, child, stop() }
+  async startKamailio({ domain = 'example.com', users = [], sippRoutes = [], frTimer = 4000,
+    readyMs = 15000 } = {}) {
+    const port = await freePort();
+    const kdir = path.join(this.dir, `kamailio-${port}`);
+    const dbDir = path.join(kdir, 'db');
+    const runDir = path.join(kdir, 'run');
+    fs.mkdirSync(runDir, { recursive: true });
+    writeKamailioDb(dbDir, domain, users);
+    const template = fs.readFileSync(path.join(integrationDir, 'kamailio', 'kamailio.cfg.in'), 'utf8');
+    const vars = {
+      LISTEN_PORT: String(port),
+      DOMAIN: domain,
+      DB_URL: `text://${dbDir}`,
+      FR_TIMER: String(frTimer),
+      STATIC_ROUTES: kamailioStaticRoutes(sippRoutes),
+    };
+    // Placeholders are filled in outside comment lines only.
+    const cfg = template.split('\n').map((line) => (/^\s*#/.test(line) ? line
+      : line.replace(/@([A-Z_]+)@/g, (m, k) => {
+        if (!(k in vars)) throw new Error(`kamailio.cfg.in: unknown placeholder ${m}`);
+        return vars[k];
+      }))).join('\n');
+    const cfgFile = path.join(kdir, 'kamailio.cfg');
+    fs.writeFileSync(cfgFile, cfg);
+    const args = ['-f', cfgFile, '-DD', '-E', '-Y', runDir, '-P', path.join(runDir, 'kamailio.pid'),
+      '-w', kdir, '-m', '64', '-M', '8'];
+    if (process.env.KAMAILIO_MODULES) args.push('-L', process.env.KAMAILIO_MODULES);
+    const child = this.spawn(`kamailio-${port}`, KAMAILIO, args);
+    // Ready when it answers a SIP request (any response).
+    await waitFor(async () => {
+      if (!child.running) {
+        throw new Error(`kamailio exited (${JSON.stringify(child.exitStatus)}):\n${tail(child.output)}`);
+      }
+      return udpSipProbe(port, { ms: 200 });
+    }, readyMs, { interval: 50, what: `kamailio on udp ${port} to answer OPTIONS` })
+      .catch((e) => { throw new Error(`${e.message}\n--- kamailio output ---\n${tail(child.output)}`); });
+    return { port, host: LOOPBACK, domain, uri: `sip:${LOOPBACK}:${port}`, child, stop: () => child.stop() };
+  }
+
+  // startRtcsipd({ pbxPort, domains, overrides: { section: { key: value|null } } })
+  //   -> { ports: {ws, wss, sip}, wsUrl, wssUrl, configFile, child, logs(), stop() }
+  async startRtcsipd({ pbxPort, pbxHost = LOOPBACK, domains = ['example.com'], overrides = {},
+    readyMs = 15000 } = {}) {
+    const ports = { ws: await freePort(), wss: await freePort(), sip: await freePort() };
+    const sections = {
+      general: { log_level: 'debug' },
+      websocket: {
+        ws: `${LOOPBACK}:${ports.ws}`,
+        wss: `${LOOPBACK}:${ports.wss}`,
+      },
+      sip: {
+        listen: `${LOOPBACK}:${ports.sip}`,
+        advertised_address: LOOPBACK,
+        domains: domains.join(','),
+      },
+      pbx: {
+        host: pbxHost,
+        port: pbxPort,
+        transport: 'udp',
+      },
+      limits: { max_message_size: 65536 },
+    };
+    for (const [group, keys] of Object.entries(overrides)) {
+      if (keys === null) sections[group] = null;
+      else sections[group] = { ...(sections[group] || {}), ...keys };
+    }
+    const configFile = path.join(this.dir, `rtcsipd-${ports.ws}.conf`);
+    fs.writeFileSync(configFile, iniString(sections));
+    if (!fs.existsSync(RTCSIPD)) throw new Error(`rtcsipd binary not found at ${RTCSIPD} (set RTCSIPD)`);
+    const child = this.spawn(`rtcsipd-${ports.ws}`, RTCSIPD, ['-c', configFile], {
+      env: { G_DEBUG: 'fatal-criticals' },
+    });
+    // Ready: GET /healthz answers 200, or the log says "ready".
+    await waitFor(async () => {
+      if (!child.running) {
+        throw new Error(`rtcsipd exited (${JSON.stringify(child.exitStatus)})`);
+      }
+      if (/\bready\b/i.test(child.output)) return true;
+      return (await httpGet(ports.ws, '/healthz', 300)) === 200;
+    }, readyMs, { interval: 50, what: `rtcsipd to be ready (GET /healthz on ${ports.ws})` })
+      .catch((e) => {
+        throw new Error(`${e.message}\n--- config ---\n${fs.readFileSync(configFile, 'utf8')}` +
+          `--- rtcsipd output ---\n${tail(child.output)}`);
+      });
+    // The SIP side must be bound as well before the PBX sends anything.
+    await waitFor(() => udpPortInUse(ports.sip), 5000, { what: `rtcsipd to bind udp ${ports.sip}` });
+    return {
+      ports,
+      host: LOOPBACK,
+      wsUrl: `ws://${LOOPBACK}:${ports.ws}`,
+      wssUrl: `wss://${LOOPBACK}:${ports.wss}`,
+      sipUri: `sip:${LOOPBACK}:${ports.sip}`,
+      configFile,
+      child,
+      logs: () => child.output,
+      stop: () => child.stop(),
+    };
+  }
+
+  // startSipp({ scenario, vars, remote, port, args, timeoutSec, calls, name })
+  // starts SIPp on 127.0.0.1:PORT (a free one unless given) and returns a SippRun.
+  // REMOTE: "host:port" for a UAC, omitted for a UAS.
+  async startSipp({ scenario, vars = {}, remote, port, args = [], timeoutSec = 10, calls = 1,
+    name } = {}) {
+    const n = ++this.sippCount;
+    name = name || `sipp${n}-${path.basename(scenario, '.xml')}`;
+    port = port || await freePort();
+    const src = path.isAbsolute(scenario) ? scenario : path.join(integrationDir, 'sipp', scenario);
+    let xml = fs.readFileSync(src, 'utf8');
+    xml = xml.replace(/@([A-Z_]+)@/g, (m, k) => {
+      if (!(k in vars)) throw new Error(`${scenario}: no value for placeholder ${m}`);
+      return String(vars[k]);
+    });
+    const file = path.join(this.dir, `${name}.xml`);
+    fs.writeFileSync(file, xml);
+    const messageFile = path.join(this.dir, `${name}.messages.log`);
+    const errorFile = path.join(this.dir, `${name}.errors.log`);
+    const fullArgs = [
+      '-sf', file,
+      '-i', LOOPBACK, '-p', String(port), '-t', 'u1',
+      '-m', String(calls),
+      '-nostdin',
+      '-trace_msg', '-message_file', messageFile,
+      '-trace_err', '-error_file', errorFile,
+      '-timeout', `${timeoutSec}s`, '-timeout_error',
+      ...args,
+    ];
+    if (remote) fullArgs.push(remote);
+    const child = this.spawn(name, SIPP, fullArgs);
+    return new SippRun(child, { port, messageFile, errorFile, timeoutMs: timeoutSec * 1000 });
+  }
+
+  // Runs a SIPp UAC to completion and returns its result (see SippRun.result).
+  async runSipp(opts) {
+    const run = await this.startSipp(opts);
+    return run.result();
+  }
+
+  logs() {
+    return this.children.map((c) => `--- ${c.name} (${c.cmd} ${c.args.join(' ')}) ` +
+      `exit=${JSON.stringify(c.exitStatus)} ---\n${tail(c.output, 300)}`).join('\n');
+  }
+
+  async close({ failed = false } = {}) {
+    for (const fn of this.cleanups.reverse()) {
+      try { await fn(); } catch { /* keep going */ }
+    }
+    const crashed = [];
+    // rtcsipd last, so that a crash caused by the others' traffic is still seen.
+    const order = [...this.children].sort((a, b) =>
+      (a.name.startsWith('rtcsipd') ? 1 : 0) - (b.name.startsWith('rtcsipd') ? 1 : 0));
+    for (const c of order) {
+      const wasRunning = c.running;
+      const st = await c.stop();
+      // A daemon that died on its own (not by our SIGTERM) is a failure.
+      if (!wasRunning && c.name.startsWith('rtcsipd') && st && (st.signal || st.code)) {
+        crashed.push(`${c.name} died by itself: ${JSON.stringify(st)}`);
+      }
+      if (wasRunning && c.name.startsWith('rtcsipd') && st && st.signal && st.signal !== 'SIGTERM') {
+        crashed.push(`${c.name} did not exit on SIGTERM: ${JSON.stringify(st)}`);
+      }
+    }
+    if (failed || crashed.length) {
+      process.stderr.write(`\n===== logs (kept in ${this.dir}) =====\n${this.logs()}\n`);
+    } else {
+      fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+    return crashed;
+  }
+}
+
+// Runs FN(env) and always closes the env; on failure prints the logs.  A
+// daemon that crashed during the test turns a pass into a failure.
+export async function withEnv(name, fn) {
+  if (typeof name === 'function') { fn = name; name = 'test'; }
+  const env = new Env(name);
+  let failed = true;
+  try {
+    const r = await fn(env);
+    failed = false;
+    return r;
+  } finally {
+    const crashed = await env.close({ failed });
+    if (!failed && crashed.length) {
+      // eslint-disable-next-line no-unsafe-finally
+      throw new Error(crashed.join('\n'));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The usual setup: Kamailio for DOMAIN with USERS, and rtcsipd in front of it.
+export async function startPbxAndGateway(env, { domain = 'example.com', users = [], sippRoutes = [],
+  rtcsipd = {} } = {}) {
+  const kam = await env.startKamailio({ domain, users, sippRoutes });
+  const gw = await env.startRtcsipd({ pbxPort: kam.port, domains: [domain], ...rtcsipd });
+  return { kam, gw };
+}
