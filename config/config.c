@@ -334,6 +334,17 @@ static int parse_pbx_transport(parse_ctx *p, const char *v)
   return fail(p, "'%s' is not one of udp, tcp, tls", v);
 }
 
+static int parse_pbx_tls_directory(parse_ctx *p, const char *v)
+{
+  g_autofree char *path = resolve_path(p, v);
+
+  if (!g_file_test(path, G_FILE_TEST_IS_DIR))
+    return fail(p, "'%s' is not a directory", path);
+  g_free(p->c->pbx_tls_directory);
+  p->c->pbx_tls_directory = g_steal_pointer(&path);
+  return 0;
+}
+
 static int parse_port_value(parse_ctx *p, const char *v, uint16_t *out)
 {
   guint64 n;
@@ -474,6 +485,7 @@ static const config_key schema[] = {
   { "pbx",       "host",                parse_pbx_host },
   { "pbx",       "port",                parse_pbx_port },
   { "pbx",       "transport",           parse_pbx_transport },
+  { "pbx",       "tls_directory",       parse_pbx_tls_directory },
   { "media",     "rtp_port_min",        parse_rtp_port_min },
   { "media",     "rtp_port_max",        parse_rtp_port_max },
   { "media",     "stun_servers",        parse_stun_servers },
@@ -676,6 +688,7 @@ void config_free(config *c)
   g_free(c->advertised_address);
   g_strfreev(c->domains);
   g_free(c->pbx_host);
+  g_free(c->pbx_tls_directory);
   ice_servers_free(c->stun_servers, c->n_stun_servers);
   ice_servers_free(c->turn_servers, c->n_turn_servers);
   g_free(c);

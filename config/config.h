@@ -55,6 +55,7 @@ typedef struct config {
   char *pbx_host;
   uint16_t pbx_port;
   sip_transport pbx_transport;
+  char *pbx_tls_directory;   /* Sofia-SIP TLS directory (agent.pem, cafile.pem); NULL: none */
 
   /* [media] */
   uint16_t rtp_port_min;

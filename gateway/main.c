@@ -137,9 +137,11 @@ static gboolean on_reload(gpointer user)
   }
   if (g_strcmp0(c->pbx_host, old->pbx_host) != 0 || c->pbx_port != old->pbx_port ||
       c->pbx_transport != old->pbx_transport) {
-    if (pbx_link_set_target(d->pbx, c->pbx_host, c->pbx_port, c->pbx_transport) < 0) {
-      log_msg(LOG_ERR, "reload: PBX %s:%u is not usable; keeping %s", c->pbx_host, c->pbx_port,
-              pbx_link_target(d->pbx));
+    int r = pbx_link_set_target(d->pbx, c->pbx_host, c->pbx_port, c->pbx_transport);
+    if (r < 0) {
+      log_msg(LOG_ERR, "reload: PBX %s:%u (%s) is not usable%s; keeping %s", c->pbx_host,
+              c->pbx_port, sip_transport_name(c->pbx_transport),
+              r == -EPROTONOSUPPORT ? " without a restart (tls)" : "", pbx_link_target(d->pbx));
       g_free(c->pbx_host);
       c->pbx_host = g_strdup(old->pbx_host);
       c->pbx_port = old->pbx_port;
@@ -156,6 +158,7 @@ static gboolean on_reload(gpointer user)
   note_restart_only("[websocket] static_dir", g_strcmp0(c->static_dir, old->static_dir));
   note_restart_only("[sip] listen", g_strcmp0(c->sip.host, old->sip.host) || c->sip.port != old->sip.port);
   note_restart_only("[sip] advertised_address", g_strcmp0(c->advertised_address, old->advertised_address));
+  note_restart_only("[pbx] tls_directory", g_strcmp0(c->pbx_tls_directory, old->pbx_tls_directory));
   note_restart_only("[media] rtp ports",
                     c->rtp_port_min != old->rtp_port_min || c->rtp_port_max != old->rtp_port_max);
 
@@ -205,6 +208,7 @@ static int start(daemon_state *d)
     .listen_host = c->sip.host, .listen_port = c->sip.port,
     .advertised_host = c->advertised_address,
     .pbx_host = c->pbx_host, .pbx_port = c->pbx_port, .pbx_transport = c->pbx_transport,
+    .tls_directory = c->pbx_tls_directory,
   };
   r = pbx_link_new(d->root, &ps, &router_pbx_callbacks, d->router, &d->pbx);
   if (r < 0)

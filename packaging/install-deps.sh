@@ -8,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 build_pkgs="meson ninja-build pkg-config build-essential libglib2.0-dev
   libsofia-sip-ua-dev libsofia-sip-ua-glib-dev libwebsockets-dev libwebsockets-evlib-glib
   libnice-dev libsrtp2-dev libsystemd-dev libssl-dev openssl ca-certificates"
-test_pkgs="sip-tester kamailio kamailio-extra-modules chromium systemd valgrind curl python3
+test_pkgs="sip-tester kamailio kamailio-extra-modules kamailio-tls-modules chromium systemd valgrind curl python3
   fonts-liberation procps iproute2"
 
 want="$build_pkgs"

@@ -3,12 +3,14 @@
 #include "sip/pbx.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <glib.h>
 #include <sofia-sip/nta.h>
 #include <sofia-sip/nta_tag.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/su_alloc.h>
+#include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url.h>
 
 #include "config/log.h"
@@ -22,7 +24,8 @@ struct pbx_link {
   char *target;        /* "sip:host:port;transport=udp" */
   url_t *target_url;   /* parsed target, in home */
   char *contact_host;
-  uint16_t contact_port;
+  uint16_t contact_port;     /* the UDP/TCP port */
+  uint16_t contact_tls_port; /* the TLS port; 0 without TLS */
   sip_transport transport;
 };
 
@@ -54,8 +57,13 @@ static char *make_target(const char *host, uint16_t port, sip_transport transpor
 
 int pbx_link_set_target(pbx_link *link, const char *host, uint16_t port, sip_transport transport)
 {
-  char *target = make_target(host, port, transport);
-  url_t *url = url_make(link->home, target);
+  char *target;
+  url_t *url;
+
+  if (transport == SIP_TRANSPORT_TLS && link->agent && !link->contact_tls_port)
+    return -EPROTONOSUPPORT;
+  target = make_target(host, port, transport);
+  url = url_make(link->home, target);
 
   if (!url || url->url_type != url_sip) {
     g_free(target);
@@ -82,7 +90,7 @@ const char *pbx_link_contact_host(const pbx_link *link)
 
 uint16_t pbx_link_contact_port(const pbx_link *link)
 {
-  return link->contact_port;
+  return link->transport == SIP_TRANSPORT_TLS ? link->contact_tls_port : link->contact_port;
 }
 
 const char *pbx_link_contact_transport(const pbx_link *link)
@@ -202,6 +210,37 @@ const char *pbx_client_tx_branch(const pbx_client_tx *tx)
 
 /* ---- the link ---- */
 
+/* A TLS transport toward the PBX, on an ephemeral port of the listen
+ * address; the PBX's certificate is verified when the TLS directory has a
+ * cafile.pem. */
+static int add_tls(pbx_link *link, const pbx_settings *s, const char *listen_h, const char *adv_h)
+{
+  g_autofree char *cafile = s->tls_directory ? g_build_filename(s->tls_directory, "cafile.pem", NULL) : NULL;
+  bool verify = cafile && g_file_test(cafile, G_FILE_TEST_IS_REGULAR);
+  g_autofree char *url = strcmp(listen_h, adv_h) == 0
+    ? g_strdup_printf("sips:%s:0;transport=tls", listen_h)
+    : g_strdup_printf("sips:%s:0;transport=tls;maddr=%s", adv_h, s->listen_host);
+
+  if (nta_agent_add_tport(link->agent, URL_STRING_MAKE(url),
+                          TAG_IF(s->tls_directory, TPTAG_CERTIFICATE(s->tls_directory)),
+                          TPTAG_TLS_VERIFY_POLICY(verify ? TPTLS_VERIFY_OUT : TPTLS_VERIFY_NONE),
+                          TAG_END()) < 0) {
+    log_msg(LOG_ERR, "pbx: cannot make a TLS transport on %s", s->listen_host);
+    return -EPROTONOSUPPORT;
+  }
+  for (sip_via_t *v = nta_agent_via(link->agent); v; v = v->v_next)
+    if (v->v_protocol && g_ascii_strcasecmp(v->v_protocol, "SIP/2.0/TLS") == 0 && v->v_port)
+      link->contact_tls_port = (uint16_t)atoi(v->v_port);
+  if (!link->contact_tls_port) {
+    log_msg(LOG_ERR, "pbx: the TLS transport has no port");
+    return -EPROTONOSUPPORT;
+  }
+  if (!verify)
+    log_msg(LOG_WARNING, "pbx: the PBX's TLS certificate is NOT verified: put the CA certificates "
+            "in %s", cafile ? cafile : "cafile.pem of [pbx] tls_directory");
+  return 0;
+}
+
 int pbx_link_new(su_root_t *root, const pbx_settings *s, const pbx_callbacks *callbacks,
                  void *user, pbx_link **ret)
 {
@@ -243,14 +282,21 @@ int pbx_link_new(su_root_t *root, const pbx_settings *s, const pbx_callbacks *ca
     pbx_link_free(link);
     return -e;
   }
+  if (s->pbx_transport == SIP_TRANSPORT_TLS) {
+    int r = add_tls(link, s, listen_h, adv_h);
+    if (r < 0) {
+      pbx_link_free(link);
+      return r;
+    }
+  }
   link->default_leg = nta_leg_tcreate(link->agent, on_leg_request, (nta_leg_magic_t *)link,
                                       NTATAG_NO_DIALOG(1), TAG_END());
   if (!link->default_leg) {
     pbx_link_free(link);
     return -ENOMEM;
   }
-  log_msg(LOG_INFO, "pbx: SIP on %s:%u (udp, tcp), PBX at %s", s->listen_host, s->listen_port,
-          link->target);
+  log_msg(LOG_INFO, "pbx: SIP on %s:%u (udp, tcp%s), PBX at %s", s->listen_host, s->listen_port,
+          link->contact_tls_port ? ", tls" : "", link->target);
   *ret = link;
   return 0;
 }

@@ -31,12 +31,14 @@ typedef struct {
   const char *pbx_host;
   uint16_t pbx_port;
   sip_transport pbx_transport;
+  const char *tls_directory;   /* for tls: agent.pem, cafile.pem (Sofia layout); may be NULL */
 } pbx_settings;
 
 int pbx_link_new(su_root_t *root, const pbx_settings *settings,
                  const pbx_callbacks *callbacks, void *user, pbx_link **ret);
 void pbx_link_free(pbx_link *link);
-/* Points requests at another PBX address (SIGHUP).  0 or -EINVAL. */
+/* Points requests at another PBX address (SIGHUP).  0, -EINVAL for a bad
+ * address, -EPROTONOSUPPORT for tls when the link was started without it. */
 int pbx_link_set_target(pbx_link *link, const char *host, uint16_t port, sip_transport transport);
 /* "sip:127.0.0.1:5060;transport=udp" */
 const char *pbx_link_target(const pbx_link *link);
