@@ -1,0 +1,359 @@
+// Browser side of the rtcsipd browser tests: Debian's Chromium driven by npm
+// playwright-core, with the npm releases of JsSIP and SIP.js loaded into a
+// test page served from 127.0.0.1.
+//
+//   import { startWebServer, launchChromium, openAgentPage } from './lib/browser.mjs';
+//   const web = await startWebServer();          // page + libraries
+//   const browser = await launchChromium();
+//   const agent = await openAgentPage(browser, web, 'jssip-register');
+//   await agent.call('jssipStart', { url: gw.wssUrl, ... });
+//   await agent.waitForEvent('jssip', ['registered', 'registrationFailed'], 10000);
+//
+// Nothing is downloaded at run time: the libraries come from tests/node_modules
+// (`npm ci --prefix tests`).  JsSIP's npm package ships CommonJS only (lib/),
+// so it is wrapped into one classic script in memory when the server starts
+// (see bundleCommonJs); SIP.js ships ES modules (lib/) that the page imports
+// as they are.
+
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { LOOPBACK, testsDir, waitFor, withTimeout } from '../../lib/harness.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const browserDir = path.resolve(here, '..');
+export const pageDir = path.join(browserDir, 'page');
+export const nodeModules = path.join(testsDir, 'node_modules');
+export const artifactsDir = path.join(testsDir, 'artifacts', 'browser');
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+// The flags of DESIGN.md ("Real peers in tests"), plus what the wss:// test
+// needs: the daemon's self-signed certificate is accepted.
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--headless',
+  '--disable-gpu',
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+  '--ignore-certificate-errors',
+];
+
+function needModules() {
+  for (const p of ['playwright-core', 'jssip', 'sip.js']) {
+    if (!fs.existsSync(path.join(nodeModules, p, 'package.json'))) {
+      throw new Error(`${p} is not installed in ${nodeModules}: run \`npm ci --prefix tests\``);
+    }
+  }
+}
+
+export function packageVersion(name) {
+  return JSON.parse(fs.readFileSync(path.join(nodeModules, name, 'package.json'), 'utf8')).version;
+}
+
+// ---------------------------------------------------------------------------
+// A minimal CommonJS bundler: walks the require() graph from ENTRY (static
+// string requires only, which is all JsSIP and its dependencies use),
+// resolves like node does but honours a package's "browser" field when it is
+// a string (debug: src/browser.js), and returns one script that defines
+// window[GLOBALNAME] = module.exports of ENTRY.
+
+const REQUIRE_RE = /\brequire\(\s*(['"])([^'"]+)\1\s*\)/g;
+
+function packageRoot(file, name) {
+  let dir = path.dirname(file);
+  for (;;) {
+    const pj = path.join(dir, 'package.json');
+    if (fs.existsSync(pj)) {
+      try {
+        if (JSON.parse(fs.readFileSync(pj, 'utf8')).name === name) return dir;
+      } catch { /* not this one */ }
+    }
+    const up = path.dirname(dir);
+    if (up === dir) return null;
+    dir = up;
+  }
+}
+
+function resolveForBrowser(spec, fromFile) {
+  const req = createRequire(fromFile);
+  if (spec.startsWith('.') || spec.startsWith('/')) return req.resolve(spec);
+  const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
+  if (name !== spec) return req.resolve(spec); // a deep import: taken as it is
+  // "events/", not "events": the npm package, not node's built-in module.
+  const resolved = req.resolve(`${spec}/`);
+  const root = packageRoot(resolved, name);
+  if (!root) return resolved;
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  if (typeof pkg.browser === 'string') return createRequire(path.join(root, 'package.json')).resolve(path.resolve(root, pkg.browser));
+  return resolved;
+}
+
+export function bundleCommonJs(entry, globalName) {
+  const ids = new Map(); // file -> id
+  const order = [];
+  const deps = new Map(); // file -> { spec: file }
+  const visit = (file) => {
+    if (ids.has(file)) return;
+    ids.set(file, ids.size);
+    order.push(file);
+    const map = {};
+    deps.set(file, map);
+    if (file.endsWith('.json')) return;
+    const src = fs.readFileSync(file, 'utf8');
+    for (const m of src.matchAll(REQUIRE_RE)) {
+      const spec = m[2];
+      if (spec in map) continue;
+      map[spec] = resolveForBrowser(spec, file);
+      visit(map[spec]);
+    }
+  };
+  visit(entry);
+  const parts = order.map((file) => {
+    const src = fs.readFileSync(file, 'utf8');
+    const body = file.endsWith('.json') ? `module.exports = ${src};` : src;
+    const map = {};
+    for (const [spec, f] of Object.entries(deps.get(file))) map[spec] = ids.get(f);
+    const rel = path.relative(nodeModules, file);
+    return `/* ${rel} */ [function (require, module, exports) {\n${body}\n}, ${JSON.stringify(map)}]`;
+  });
+  return `// ${globalName}: made at test time from tests/node_modules (CommonJS wrapped for the browser)\n` +
+    '(function () {\n' +
+    '"use strict";\n' +
+    `var defs = [\n${parts.join(',\n')}\n];\n` +
+    'var cache = {};\n' +
+    'function load(id) {\n' +
+    '  if (cache[id]) return cache[id].exports;\n' +
+    '  var module = cache[id] = { exports: {} };\n' +
+    '  var map = defs[id][1];\n' +
+    '  defs[id][0].call(module.exports, function (spec) {\n' +
+    '    if (!(spec in map)) throw new Error("bundle: cannot require " + spec);\n' +
+    '    return load(map[spec]);\n' +
+    '  }, module, module.exports);\n' +
+    '  return module.exports;\n' +
+    '}\n' +
+    `window[${JSON.stringify(globalName)}] = load(0);\n` +
+    '})();\n';
+}
+
+// ---------------------------------------------------------------------------
+// The web server: the test page (tests/browser/page), SIP.js's ES modules
+// (tests/node_modules/sip.js/lib) and the JsSIP script, on 127.0.0.1.
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.json': 'application/json',
+  '.map': 'application/json',
+};
+
+// Serves the file under ROOT named by REL, never anything outside ROOT.
+function serveFile(res, root, rel) {
+  const file = path.resolve(root, '.' + path.posix.normalize('/' + rel));
+  if (!file.startsWith(root + path.sep)) {
+    res.writeHead(403).end();
+    return;
+  }
+  fs.readFile(file, (err, data) => {
+    if (err) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${rel}\n`);
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': TYPES[path.extname(file)] || 'application/octet-stream',
+      'cache-control': 'no-store',
+    }).end(data);
+  });
+}
+
+export async function startWebServer() {
+  needModules();
+  const jssip = bundleCommonJs(createRequire(path.join(nodeModules, 'x.js')).resolve('jssip'), 'JsSIP');
+  const sipjsLib = path.join(nodeModules, 'sip.js', 'lib');
+  const requests = [];
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://localhost');
+    requests.push(`${req.method} ${url.pathname}`);
+    if (req.method !== 'GET') {
+      res.writeHead(405).end();
+    } else if (url.pathname === '/' || url.pathname === '/index.html') {
+      serveFile(res, pageDir, 'index.html');
+    } else if (url.pathname === '/favicon.ico') {
+      res.writeHead(204).end();
+    } else if (url.pathname === '/lib/jssip.js') {
+      res.writeHead(200, { 'content-type': TYPES['.js'], 'cache-control': 'no-store' }).end(jssip);
+    } else if (url.pathname.startsWith('/lib/sip.js/')) {
+      serveFile(res, sipjsLib, url.pathname.slice('/lib/sip.js/'.length));
+    } else if (url.pathname.startsWith('/page/')) {
+      serveFile(res, pageDir, url.pathname.slice('/page/'.length));
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    }
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, LOOPBACK, resolve);
+  });
+  const { port } = server.address();
+  return {
+    port,
+    url: `http://${LOOPBACK}:${port}/`,
+    requests,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections?.();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Chromium.
+
+export async function launchChromium({ timeoutMs = 30000 } = {}) {
+  needModules();
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (set CHROMIUM; Debian package chromium)`);
+  const { chromium } = await import('playwright-core');
+  // A launch without userDataDir gets a fresh temporary profile, removed on close.
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: timeoutMs,
+  });
+}
+
+// Opens the test page in a new context of BROWSER.  Returns an AgentPage.
+export async function openAgentPage(browser, web, name, { timeoutMs = 15000 } = {}) {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const page = await context.newPage();
+  const agent = new AgentPage(name, context, page);
+  try {
+    await page.goto(web.url, { timeout: timeoutMs });
+    await page.waitForFunction(() => window.T && (window.T.ready || window.T.loadError), null,
+      { timeout: timeoutMs });
+    const loadError = await page.evaluate(() => window.T.loadError);
+    if (loadError) throw new Error(loadError);
+  } catch (e) {
+    await agent.close();
+    throw new Error(`the test page did not load its libraries: ${e.message}\n` +
+      `--- page console ---\n${agent.console.join('\n')}\n` +
+      `--- requests to the test's web server ---\n${web.requests.join('\n')}`);
+  }
+  return agent;
+}
+
+function fmtTime(t) {
+  return new Date(t).toISOString().slice(11, 23);
+}
+
+export class AgentPage {
+  constructor(name, context, page) {
+    this.name = name;
+    this.context = context;
+    this.page = page;
+    this.console = []; // lines: page console, page errors, failed requests
+    const add = (s) => {
+      if (s.length > 4000) s = `${s.slice(0, 4000)} [... ${s.length - 4000} more characters]`;
+      if (this.console.length < 20000) this.console.push(`${fmtTime(Date.now())} ${s}`);
+    };
+    // JsSIP logs through npm debug (%c colours), SIP.js with a long date first.
+    const tidy = (t) => t.replace(/%c/g, '').replace(/ color: (#[0-9A-Fa-f]{6}|inherit)/g, '')
+      .replace(/^\w{3} \w{3} \d\d \d{4} [\d:]+ GMT\S* \([^)]*\) \| /, '');
+    page.on('console', (m) => add(`[console.${m.type()}] ${tidy(m.text())}`));
+    page.on('pageerror', (e) => add(`[pageerror] ${e.stack || e.message}`));
+    page.on('requestfailed', (r) => add(`[requestfailed] ${r.url()} ${r.failure()?.errorText}`));
+    page.on('websocket', (ws) => {
+      add(`[websocket] open ${ws.url()}`);
+      ws.on('close', () => add(`[websocket] closed ${ws.url()}`));
+      ws.on('socketerror', (e) => add(`[websocket] error ${ws.url()}: ${e}`));
+    });
+  }
+
+  // Calls window.T[FN](ARG) in the page and returns its (awaited) result.
+  call(fn, arg, ms = 15000) {
+    return withTimeout(this.page.evaluate(([f, a]) => window.T[f](a), [fn, arg ?? null]), ms, `page T.${fn}()`);
+  }
+
+  // The events the page recorded: [{ t, src, type, ...detail }].
+  events(src) {
+    return withTimeout(this.page.evaluate((s) => window.T.events.filter((e) => !s || e.src === s), src ?? null),
+      5000, 'the page\'s events');
+  }
+
+  // The SIP messages that went over the page's WebSockets:
+  // [{ t, dir: 'out'|'in', url, data }].
+  frames() {
+    return withTimeout(this.page.evaluate(() => window.T.frames), 5000, 'the page\'s WebSocket frames');
+  }
+
+  // Waits (at most MS ms) for an event of SRC whose type is one of TYPES,
+  // recorded after the first SKIP events of SRC; returns it.
+  async waitForEvent(src, types, ms, { after = 0 } = {}) {
+    types = [].concat(types);
+    return waitFor(async () => {
+      const evs = (await this.events(src)).slice(after);
+      return evs.find((e) => types.includes(e.type)) || null;
+    }, ms, { interval: 50, what: `${src} event ${types.join('|')}` })
+      .catch(async (e) => {
+        const seen = (await this.events(src).catch(() => [])).map((x) => x.type).join(', ');
+        throw new Error(`${e.message} (events so far: ${seen || 'none'})`);
+      });
+  }
+
+  // The page's log as text: console lines, then the SIP frames.
+  async report() {
+    let frames = [];
+    try { frames = await this.frames(); } catch { /* page gone */ }
+    let events = [];
+    try { events = await this.events(); } catch { /* page gone */ }
+    return `--- page ${this.name}: console ---\n${this.console.join('\n')}\n` +
+      `--- page ${this.name}: events ---\n${events.map((e) => `${fmtTime(e.t)} ${JSON.stringify(e)}`).join('\n')}\n` +
+      `--- page ${this.name}: WebSocket frames ---\n` +
+      frames.map((f) => `${fmtTime(f.t)} ${f.dir === 'out' ? '>>>' : '<<<'} ${f.url}\n${f.data}`).join('\n');
+  }
+
+  // Saves the page's log and a screenshot under tests/artifacts/browser/.
+  async saveArtifacts() {
+    fs.mkdirSync(artifactsDir, { recursive: true });
+    const base = path.join(artifactsDir, this.name.replace(/[^A-Za-z0-9_.-]/g, '_'));
+    const text = await this.report();
+    fs.writeFileSync(`${base}.log`, text);
+    try {
+      await withTimeout(this.page.screenshot({ path: `${base}.png` }), 5000, 'screenshot');
+    } catch { /* not essential */ }
+    return { base, text };
+  }
+
+  close() {
+    return withTimeout(this.context.close(), 5000, 'browser context to close').catch(() => {});
+  }
+}
+
+// Runs FN(agent) with a page of BROWSER; when FN throws, the page's log and a
+// screenshot are saved under tests/artifacts/browser/ and the log's tail is
+// printed to stderr.  The page is closed either way.
+export async function withAgentPage(browser, web, name, fn) {
+  const agent = await openAgentPage(browser, web, name);
+  try {
+    return await fn(agent);
+  } catch (e) {
+    try {
+      const { base, text } = await agent.saveArtifacts();
+      const lines = text.split('\n');
+      process.stderr.write(`\n===== browser page ${name} (saved in ${base}.log/.png) =====\n` +
+        `${lines.slice(-400).join('\n')}\n`);
+    } catch (e2) {
+      process.stderr.write(`could not save the page's artifacts: ${e2.message}\n`);
+    }
+    throw e;
+  } finally {
+    await agent.close();
+  }
+}
