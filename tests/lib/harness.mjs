@@ -13,7 +13,7 @@
 // when it throws, the logs of every process are printed to stderr and the
 // temporary directory is kept (its path is printed).
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -284,6 +284,18 @@ function kamailioStaticRoutes(routes) {
   }).join('\n');
 }
 
+// A self-signed ECDSA P-256 certificate for 127.0.0.1, made with the openssl
+// command in DIR: { cert, key } (PEM file paths).
+export function makeSelfSignedCert(dir, name) {
+  const cert = path.join(dir, `${name}-cert.pem`);
+  const key = path.join(dir, `${name}-key.pem`);
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+    '-nodes', '-subj', `/CN=${LOOPBACK}`, '-addext', `subjectAltName=IP:${LOOPBACK}`, '-days', '2',
+    '-keyout', key, '-out', cert], { encoding: 'utf8', timeout: 10000 });
+  if (r.status !== 0) throw new Error(`openssl req failed: ${r.stderr || r.error}`);
+  return { cert, key };
+}
+
 // Sends a SIP OPTIONS over UDP to HOST:PORT and resolves with the first SIP
 // response text, or null when nothing came within MS ms.
 export function udpSipProbe(port, { host = LOOPBACK, ms = 300, ruri } = {}) {
@@ -456,10 +468,13 @@ export class Env {
   }
 
   // startKamailio({ domain, users: [{username, password}], sippRoutes: [{user, port, host}],
-  //                 frTimer }) -> { port, domain, uri, child, stop() }
+  //                 frTimer, tcp, tls }) -> { port, tlsPort, tls: {cert, key}, domain, uri, child, stop() }
+  // TCP: also listen on TCP (same port).  TLS: also listen on TLS (tlsPort), with a
+  // self-signed P-256 certificate made here (tls.cert, tls.key: PEM file paths).
   async startKamailio({ domain = 'example.com', users = [], sippRoutes = [], frTimer = 4000,
-    readyMs = 15000 } = {}) {
+    tcp = false, tls = false, readyMs = 15000 } = {}) {
     const port = await freePort();
+    const tlsPort = tls ? await freePort() : 0;
     const kdir = path.join(this.dir, `kamailio-${port}`);
     const dbDir = path.join(kdir, 'db');
     const runDir = path.join(kdir, 'run');
@@ -472,7 +487,18 @@ export class Env {
       DB_URL: `text://${dbDir}`,
       FR_TIMER: String(frTimer),
       STATIC_ROUTES: kamailioStaticRoutes(sippRoutes),
+      TLS_PORT: String(tlsPort),
+      TLS_CONFIG: path.join(kdir, 'tls.cfg'),
     };
+    let tlsFiles = null;
+    if (tls) {
+      tlsFiles = makeSelfSignedCert(kdir, 'kamailio');
+      fs.writeFileSync(vars.TLS_CONFIG, [
+        '[server:default]', 'method = TLSv1.2+', 'verify_certificate = no', 'require_certificate = no',
+        `certificate = ${tlsFiles.cert}`, `private_key = ${tlsFiles.key}`, '',
+        '[client:default]', 'method = TLSv1.2+', 'verify_certificate = no', 'require_certificate = no', '',
+      ].join('\n'));
+    }
     // Placeholders are filled in outside comment lines only.
     const cfg = template.split('\n').map((line) => (/^\s*#/.test(line) ? line
       : line.replace(/@([A-Z_]+)@/g, (m, k) => {
@@ -484,6 +510,8 @@ export class Env {
     const args = ['-f', cfgFile, '-DD', '-E', '-Y', runDir, '-P', path.join(runDir, 'kamailio.pid'),
       '-w', kdir, '-m', '64', '-M', '8'];
     if (process.env.KAMAILIO_MODULES) args.push('-L', process.env.KAMAILIO_MODULES);
+    if (tcp) args.push('-A', 'WITH_TCP');
+    if (tls) args.push('-A', 'WITH_TLS');
     const child = this.spawn(`kamailio-${port}`, KAMAILIO, args);
     // Ready when it answers a SIP request (any response).
     await waitFor(async () => {
@@ -493,13 +521,18 @@ export class Env {
       return udpSipProbe(port, { ms: 200 });
     }, readyMs, { interval: 50, what: `kamailio on udp ${port} to answer OPTIONS` })
       .catch((e) => { throw new Error(`${e.message}\n--- kamailio output ---\n${tail(child.output)}`); });
-    return { port, host: LOOPBACK, domain, uri: `sip:${LOOPBACK}:${port}`, child, stop: () => child.stop() };
+    if (tls) {
+      await waitFor(() => tcpPortInUse(tlsPort), 5000, { what: `kamailio to listen on tls ${tlsPort}` });
+    }
+    return { port, tlsPort, tls: tlsFiles, host: LOOPBACK, domain, uri: `sip:${LOOPBACK}:${port}`, child,
+      stop: () => child.stop() };
   }
 
-  // startRtcsipd({ pbxPort, domains, overrides: { section: { key: value|null } } })
+  // startRtcsipd({ pbxPort, domains, overrides: { section: { key: value|null } }, env })
   //   -> { ports: {ws, wss, sip}, wsUrl, wssUrl, configFile, child, logs(), stop() }
+  // ENV: extra environment of the daemon (a key set to undefined is removed).
   async startRtcsipd({ pbxPort, pbxHost = LOOPBACK, domains = ['example.com'], overrides = {},
-    readyMs = 15000 } = {}) {
+    readyMs = 15000, env = {} } = {}) {
     const ports = { ws: await freePort(), wss: await freePort(), sip: await freePort() };
     const sections = {
       general: { log_level: 'debug' },
@@ -527,7 +560,7 @@ export class Env {
     fs.writeFileSync(configFile, iniString(sections));
     if (!fs.existsSync(RTCSIPD)) throw new Error(`rtcsipd binary not found at ${RTCSIPD} (set RTCSIPD)`);
     const child = this.spawn(`rtcsipd-${ports.ws}`, RTCSIPD, ['-c', configFile], {
-      env: { G_DEBUG: 'fatal-criticals' },
+      env: { G_DEBUG: 'fatal-criticals', ...env },
     });
     // Ready: GET /healthz answers 200, or the log says "ready".
     await waitFor(async () => {
