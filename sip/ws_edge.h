@@ -50,7 +50,10 @@ typedef struct {
  * negative errno (and logs what failed: address in use, bad certificate). */
 int ws_edge_new(const ws_edge_settings *settings, const ws_edge_callbacks *callbacks,
                 void *user, ws_edge **ret);
-/* Closes every connection (WebSocket close 1001 "going away") and the listeners. */
+/* Closes the listeners and every connection still open, and calls no
+ * callback (the user may be gone already).  Those connections are cut
+ * without a close handshake: for a clean 1001 "going away", call
+ * ws_edge_close_all() first and let the loop run. */
 void ws_edge_free(ws_edge *edge);
 
 /* Limits that change at run time (SIGHUP). */
