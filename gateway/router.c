@@ -49,32 +49,35 @@ typedef struct {
 
 /* ---- helpers ---- */
 
-static void send_to_flow(router *r, ws_conn *conn, msg_t *msg)
+static int send_to_flow(router *r, ws_conn *conn, msg_t *msg)
 {
   size_t len = 0;
   g_autofree char *text = sipmsg_print(msg, &len);
 
   if (!text) {
     log_id(ws_conn_name(conn), LOG_WARNING, "cannot print a message for the browser");
-    return;
+    return -EINVAL;
   }
   if (ws_conn_send(conn, text, len) < 0)
     log_id(ws_conn_name(conn), LOG_DEBUG, "flow closing, message dropped");
+  return 0;
 }
 
-static void reply_to_browser(router *r, ws_conn *conn, msg_t *request, int status,
-                             const char *phrase, const char *warning)
+static int reply_to_browser(router *r, ws_conn *conn, msg_t *request, int status,
+                            const char *phrase, const char *warning)
 {
   g_autofree char *w = warning ? g_strdup_printf("399 rtcsipd \"%s\"", warning) : NULL;
   msg_t *resp = sipmsg_response(request, status, phrase,
                                 TAG_IF(w, SIPTAG_WARNING_STR(w)), TAG_END());
+  int ret;
 
   if (!resp) {
     log_id(ws_conn_name(conn), LOG_WARNING, "cannot make a %d response", status);
-    return;
+    return -EINVAL;
   }
-  send_to_flow(r, conn, resp);
+  ret = send_to_flow(r, conn, resp);
   msg_destroy(resp);
+  return ret;
 }
 
 static bool is_own_host(router *r, const char *host)
@@ -154,6 +157,13 @@ static void on_pbx_response(void *user, pbx_client_tx *ctx, int status, msg_t *r
       return;
     status = 502;
   }
+  if (response && rewrite_restore_vias(response, sip_object(t->request)->sip_via) < 0) {
+    log_msg(LOG_WARNING, "pbx: cannot put the browser's Via back on a %d", status);
+    response = NULL;
+    if (status < 200)
+      return;
+    status = 502;
+  }
   if (t->is_register)
     register_answered(r, t, status, response);
 
@@ -179,6 +189,7 @@ static void forward_to_pbx(router *r, ws_conn *conn, msg_t *msg, pbx_tx *t)
   t->r = r;
   t->flow = ws_conn_id(conn);
   t->request = msg_dup(msg);
+  rewrite_strip_vias(msg);
   t->ctx = pbx_link_send_request(r->pbx, msg, on_pbx_response, t);
   if (!t->ctx) {
     log_id(ws_conn_name(conn), LOG_WARNING, "cannot send to the PBX at %s",
@@ -433,7 +444,8 @@ static void on_ws_message(void *user, ws_conn *conn, const char *data, size_t le
     return;
   case SIPMSG_BAD_REQUEST:
     log_id(ws_conn_name(conn), LOG_NOTICE, "400 to a request with %s", why);
-    reply_to_browser(r, conn, msg, 400, "Bad Request", why);
+    if (reply_to_browser(r, conn, msg, 400, "Bad Request", why) < 0)
+      ws_conn_close(conn, 1002, why); /* not even a 400 could be made of it */
     msg_destroy(msg);
     return;
   case SIPMSG_OK:

@@ -106,6 +106,26 @@ int rewrite_pop_via(msg_t *msg, const char *branch)
   return 0;
 }
 
+void rewrite_strip_vias(msg_t *msg)
+{
+  sip_t *sip = sip_object(msg);
+
+  while (sip && sip->sip_via)
+    msg_header_remove(msg, (msg_pub_t *)sip, (msg_header_t *)sip->sip_via);
+}
+
+int rewrite_restore_vias(msg_t *msg, const sip_via_t *vias)
+{
+  sip_t *sip = sip_object(msg);
+
+  if (!sip || !vias)
+    return -EINVAL;
+  /* msg_header_add_dup() appends a copy of the whole list, below any Via left */
+  if (msg_header_add_dup(msg, (msg_pub_t *)sip, (const msg_header_t *)vias) < 0)
+    return -EINVAL;
+  return 0;
+}
+
 int rewrite_request_uri(msg_t *msg, const char *uri)
 {
   sip_t *sip = sip_object(msg);

@@ -44,6 +44,13 @@ int rewrite_push_via(msg_t *msg, const char *protocol, const char *host, const c
 /* Removes the top Via when its branch is BRANCH; -ENOENT otherwise. */
 int rewrite_pop_via(msg_t *msg, const char *branch);
 
+/* Toward the PBX: the browser's Vias (SIP/2.0/WSS xxx.invalid) are taken off,
+ * so that nothing of the WebSocket side reaches it; rtcsipd's own Via then
+ * stands alone.  On the way back they are put under the response's Vias
+ * again, from VIAS (the request as the browser sent it). */
+void rewrite_strip_vias(msg_t *msg);
+int rewrite_restore_vias(msg_t *msg, const sip_via_t *vias);
+
 /* Replaces the Request-URI. */
 int rewrite_request_uri(msg_t *msg, const char *uri);
 

@@ -42,11 +42,11 @@ sipmsg_parse_result sipmsg_parse(const char *text, size_t len, msg_t **ret, cons
     *ret = msg;
     return SIPMSG_OK;
   }
-  /* a response names its transaction by these: without them there is
-   * nothing the sender could match an answer to */
+  /* a request line and a Via are enough to answer 400: the sender matches
+   * the answer by the Via branch */
   if (!sip->sip_from || !sip->sip_to || !sip->sip_call_id || !sip->sip_cseq) {
     *why = "missing or malformed From, To, Call-ID or CSeq";
-    goto fatal;
+    goto answerable;
   }
   if (msg_has_error(msg) || sip->sip_error) {
     *why = "malformed header";
@@ -106,6 +106,14 @@ msg_t *sipmsg_response(msg_t *request, int status, const char *phrase,
     char tag_value[17];
     sipmsg_random_token(tag_value);
     if (sip_to_tag(msg_home(msg), sip->sip_to, tag_value) < 0)
+      goto fail;
+  }
+  if (!sip->sip_cseq) {
+    /* the request's CSeq was broken: the method still tells the sender
+     * which kind of transaction this answers */
+    sip_cseq_t *cs = sip_cseq_create(msg_home(msg), 0, rq->sip_request->rq_method,
+                                     rq->sip_request->rq_method_name);
+    if (!cs || msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)cs) < 0)
       goto fail;
   }
   if (!sip->sip_content_length)

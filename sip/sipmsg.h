@@ -10,7 +10,8 @@
 
 typedef enum {
   SIPMSG_OK,          /* a complete request or response */
-  SIPMSG_BAD_REQUEST, /* broken, but with a request line and a Via: answer 400 */
+  SIPMSG_BAD_REQUEST, /* broken, but with a request line and a Via: answer 400
+                       * (From, To, Call-ID or CSeq may be missing) */
   SIPMSG_BAD_MESSAGE, /* nothing to answer to: close the flow */
 } sipmsg_parse_result;
 

@@ -43,7 +43,7 @@ async function registerAndReceive(env, kam, gw, proto) {
   assert.deepEqual(r.responses, [200], r.messages);
   const m = c.requests.find((q) => q.method === 'MESSAGE');
   assert.ok(m, 'the browser got the MESSAGE');
-  assert.equal(m.body, body);
+  assert.equal(m.body, `${body}\r\n`, 'SIPp ends the body with CRLF');
   return c;
 }
 

@@ -60,12 +60,23 @@ static void test_parse_results(void)
   g_assert_cmpint(sipmsg_parse(novia, strlen(novia), &msg, &why), ==, SIPMSG_BAD_MESSAGE);
   g_assert_cmpstr(why, ==, "no Via header");
 
-  /* a broken CSeq leaves nothing an answer could be matched to */
-  const char *badcseq = "OPTIONS sip:example.com SIP/2.0\r\nVia: SIP/2.0/WSS h.invalid;branch=z9hG4bK1\r\n"
+  /* a broken CSeq: the request line and the Via still carry a 400 back,
+   * matched by its branch */
+  const char *badcseq = "OPTIONS sip:example.com SIP/2.0\r\nVia: SIP/2.0/WSS h.invalid;branch=z9hG4bK7\r\n"
                         "From: <sip:a@example.com>;tag=1\r\nTo: <sip:example.com>\r\nCall-ID: x\r\n"
                         "CSeq: banana\r\n\r\n";
-  g_assert_cmpint(sipmsg_parse(badcseq, strlen(badcseq), &msg, &why), ==, SIPMSG_BAD_MESSAGE);
-  g_assert_null(msg);
+  g_assert_cmpint(sipmsg_parse(badcseq, strlen(badcseq), &msg, &why), ==, SIPMSG_BAD_REQUEST);
+  g_assert_cmpstr(why, ==, "missing or malformed From, To, Call-ID or CSeq");
+  {
+    msg_t *r400 = sipmsg_response(msg, 400, "Bad Request", TAG_END());
+    g_assert_nonnull(r400);
+    msg_t *again = reparse(r400);
+    g_assert_cmpint(sip_object(again)->sip_status->st_status, ==, 400);
+    g_assert_cmpstr(sip_object(again)->sip_via->v_branch, ==, "z9hG4bK7");
+    msg_destroy(again);
+    msg_destroy(r400);
+  }
+  msg_destroy(msg);
 
   /* a request line, a Via and the transaction headers, but a broken header: 400 material */
   const char *badexp = "OPTIONS sip:example.com SIP/2.0\r\nVia: SIP/2.0/WSS h.invalid;branch=z9hG4bK1\r\n"
@@ -83,6 +94,20 @@ static void test_parse_results(void)
   g_assert_nonnull(sip->sip_to->a_tag);
   msg_destroy(back);
   msg_destroy(resp);
+  msg_destroy(msg);
+
+  /* only a request line and a Via: answerable in principle, but a response
+   * without From, To and Call-ID cannot be printed; the router then closes
+   * the flow with 1002 (see router.c, on_ws_message) */
+  const char *bare = "MESSAGE sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/WSS h.invalid;branch=z9hG4bK3\r\n\r\n";
+  g_assert_cmpint(sipmsg_parse(bare, strlen(bare), &msg, &why), ==, SIPMSG_BAD_REQUEST);
+  {
+    msg_t *r400 = sipmsg_response(msg, 400, "Bad Request", TAG_END());
+    g_autofree char *text = r400 ? sipmsg_print(r400, NULL) : NULL;
+    g_assert_null(text);
+    if (r400)
+      msg_destroy(r400);
+  }
   msg_destroy(msg);
 
   /* CSeq method that is not the request's */
@@ -202,6 +227,41 @@ static void test_via_uri_maxforwards(void)
   msg_destroy(msg);
 }
 
+/* The browser's Vias do not reach the PBX, and come back on the response. */
+static void test_via_hiding(void)
+{
+  g_autofree char *reg = read_data("jssip-register.txt");
+  msg_t *browser = parse_ok(reg);
+  msg_t *toward_pbx = msg_dup(browser);
+  sip_t *sip;
+
+  rewrite_strip_vias(toward_pbx);
+  g_assert_null(sip_object(toward_pbx)->sip_via);
+  g_assert_cmpint(rewrite_push_via(toward_pbx, "UDP", "127.0.0.1:5070", "z9hG4bKours"), ==, 0);
+  {
+    g_autofree char *text = sipmsg_print(toward_pbx, NULL);
+    /* (the Contact still names the browser: REGISTER rewriting is tested above) */
+    g_assert_null(strstr(text, "SIP/2.0/WS"));
+    g_assert_nonnull(strstr(text, "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKours\r\n"));
+  }
+
+  /* the PBX answers to rtcsipd's Via alone */
+  msg_t *resp = sipmsg_response(toward_pbx, 200, "OK", TAG_END());
+  g_assert_cmpint(rewrite_pop_via(resp, "z9hG4bKours"), ==, 0);
+  g_assert_cmpint(rewrite_restore_vias(resp, sip_object(browser)->sip_via), ==, 0);
+  msg_t *back = reparse(resp);
+  sip = sip_object(back);
+  g_assert_nonnull(sip->sip_via);
+  g_assert_null(sip->sip_via->v_next);
+  g_assert_cmpstr(sip->sip_via->v_protocol, ==, "SIP/2.0/WSS");
+  g_assert_cmpstr(sip->sip_via->v_branch, ==, sip_object(browser)->sip_via->v_branch);
+  g_assert_cmpstr(sip->sip_via->v_host, ==, sip_object(browser)->sip_via->v_host);
+  msg_destroy(back);
+  msg_destroy(resp);
+  msg_destroy(toward_pbx);
+  msg_destroy(browser);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -210,5 +270,6 @@ int main(int argc, char **argv)
   g_test_add_func("/rewrite/register-request-shapes", test_register_request_shapes);
   g_test_add_func("/rewrite/register-response", test_register_response);
   g_test_add_func("/rewrite/via-uri-max-forwards", test_via_uri_maxforwards);
+  g_test_add_func("/rewrite/via-hiding", test_via_hiding);
   return g_test_run();
 }
