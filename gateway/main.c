@@ -307,11 +307,14 @@ int main(int argc, char **argv)
     lifecycle_notify_ready(s);
   }
   d.status_timer = g_timeout_add_seconds(STATUS_INTERVAL_S, on_status_tick, &d);
-  log_msg(LOG_NOTICE, "rtcsipd %s ready: ws %s%s%u, wss %s%s%u, SIP %s:%u, PBX %s",
-          RTCSIPD_VERSION,
-          d.cfg->ws.port ? d.cfg->ws.host : "off", d.cfg->ws.port ? ":" : "", d.cfg->ws.port,
-          d.cfg->wss.port ? d.cfg->wss.host : "off", d.cfg->wss.port ? ":" : "", d.cfg->wss.port,
-          d.cfg->sip.host, d.cfg->sip.port, pbx_link_target(d.pbx));
+  {
+    g_autofree char *ws = d.cfg->ws.port ? g_strdup_printf("%s:%u", d.cfg->ws.host, d.cfg->ws.port)
+                                         : g_strdup("off");
+    g_autofree char *wss = d.cfg->wss.port ? g_strdup_printf("%s:%u", d.cfg->wss.host, d.cfg->wss.port)
+                                           : g_strdup("off");
+    log_msg(LOG_NOTICE, "rtcsipd %s ready: ws %s, wss %s, SIP %s:%u, PBX %s", RTCSIPD_VERSION,
+            ws, wss, d.cfg->sip.host, d.cfg->sip.port, pbx_link_target(d.pbx));
+  }
 
   g_main_loop_run(d.loop);
 
