@@ -57,6 +57,13 @@ int rewrite_register_request(msg_t *msg, const rewrite_target *target, const cha
     sip->sip_expires->ex_delta = max_expires;
     msg_fragment_clear(sip->sip_expires->ex_common);
   }
+  if (!m->m_expires && !sip->sip_expires) {
+    /* no expiry asked: the registrar would pick its own default, maybe longer */
+    char value[16];
+    g_snprintf(value, sizeof value, "%u", max_expires);
+    if (sip_add_tl(msg, sip, SIPTAG_EXPIRES_STR(value), TAG_END()) < 0)
+      return -EINVAL;
+  }
   return 1;
 }
 

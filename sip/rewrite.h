@@ -26,7 +26,9 @@ char *rewrite_contact_uri(const rewrite_target *target, const char *token);
 /* REGISTER toward the PBX: the one Contact (not "*") gets the URI of
  * rewrite_contact_uri(), loses the flow parameters that only make sense
  * between browser and rtcsipd (reg-id, ;ob), and an expiry above MAX_EXPIRES
- * (contact param or Expires header) is lowered to it.  Returns 1 when a
+ * (contact param or Expires header) is lowered to it; a REGISTER that names
+ * no expiry gets "Expires: MAX_EXPIRES", so that the registrar's default
+ * cannot pass it.  Returns 1 when a
  * Contact was rewritten, 0 when there is none or it is "*" (fetch or remove
  * all), -E2BIG when there is more than one, -EINVAL on failure. */
 int rewrite_register_request(msg_t *msg, const rewrite_target *target, const char *token,

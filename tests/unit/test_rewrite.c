@@ -160,6 +160,22 @@ static void test_register_request_shapes(void)
   msg = parse_ok(two);
   g_assert_cmpint(rewrite_register_request(msg, &target, "t", 3600), ==, -E2BIG);
   msg_destroy(msg);
+
+  /* no expiry asked: the registrar's default must not pass max_expires */
+  const char *none = "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/WSS h.invalid;branch=z9hG4bK5\r\n"
+                     "From: <sip:a@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: z\r\n"
+                     "CSeq: 5 REGISTER\r\nContact: <sip:x@h.invalid;transport=ws>\r\n\r\n";
+  msg = parse_ok(none);
+  g_assert_cmpint(rewrite_register_request(msg, &target, "t", 120), ==, 1);
+  {
+    msg_t *out = reparse(msg);
+    sip_t *sip = sip_object(out);
+    g_assert_null(sip->sip_contact->m_expires);
+    g_assert_nonnull(sip->sip_expires);
+    g_assert_cmpuint(sip->sip_expires->ex_delta, ==, 120);
+    msg_destroy(out);
+  }
+  msg_destroy(msg);
 }
 
 static void test_register_response(void)
