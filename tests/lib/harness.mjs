@@ -32,6 +32,19 @@ export const RTCSIPD = process.env.RTCSIPD || path.resolve(testsDir, '../build/r
 export const KAMAILIO = process.env.KAMAILIO || 'kamailio';
 export const SIPP = process.env.SIPP || 'sipp';
 
+// RTCSIPD_VALGRIND=1 (`meson test --setup valgrind`): startRtcsipd runs the
+// daemon under valgrind's memcheck, which exits with VALGRIND_EXIT_CODE when it
+// found an invalid access or a definite/indirect leak; Env.close() turns that
+// into a failure that prints the valgrind log.  The daemon is much slower
+// there, so the harness's own waits on it are VALGRIND_SLOWDOWN times longer.
+export const VALGRIND = process.env.RTCSIPD_VALGRIND === '1';
+export const VALGRIND_CMD = process.env.VALGRIND || 'valgrind'; // VALGRIND=path: another valgrind
+export const VALGRIND_EXIT_CODE = 99;
+export const VALGRIND_SLOWDOWN = VALGRIND ? 10 : 1;
+const VALGRIND_SUPP = path.join(testsDir, 'valgrind.supp'); // library leaks, each with its reason
+// SIGTERM to exit under valgrind: the daemon's own shutdown grace (2 s), then the leak check.
+const VALGRIND_STOP_GRACE = 30000;
+
 // ---------------------------------------------------------------------------
 // Process-wide bookkeeping: every child runs in its own process group and is
 // remembered here, so that exit and termination signals (meson's timeout sends
@@ -164,6 +177,8 @@ export class Child {
     this.output = '';
     this.logFile = logFile;
     this.startedAt = Date.now();
+    this.stopGrace = 3000; // default SIGTERM grace of stop()
+    this.valgrindLog = null; // set when the process runs under valgrind
     this.proc = spawn(cmd, args, {
       cwd,
       env: { ...process.env, ...env },
@@ -231,7 +246,7 @@ export class Child {
   }
 
   // SIGTERM to the group, up to GRACE ms to exit, then SIGKILL.
-  async stop(grace = 3000) {
+  async stop(grace = this.stopGrace) {
     if (!this.pid) return this.exitStatus;
     if (this.running) {
       killGroupSync(this.pid, 'SIGTERM');
@@ -559,9 +574,28 @@ export class Env {
     const configFile = path.join(this.dir, `rtcsipd-${ports.ws}.conf`);
     fs.writeFileSync(configFile, iniString(sections));
     if (!fs.existsSync(RTCSIPD)) throw new Error(`rtcsipd binary not found at ${RTCSIPD} (set RTCSIPD)`);
-    const child = this.spawn(`rtcsipd-${ports.ws}`, RTCSIPD, ['-c', configFile], {
+    let cmd = RTCSIPD;
+    let args = ['-c', configFile];
+    let valgrindLog = null;
+    if (VALGRIND) {
+      valgrindLog = path.join(this.dir, `valgrind-${ports.ws}.log`);
+      cmd = VALGRIND_CMD;
+      args = [`--error-exitcode=${VALGRIND_EXIT_CODE}`, '--leak-check=full',
+        '--show-leak-kinds=definite,indirect', '--errors-for-leak-kinds=definite,indirect',
+        '--track-origins=yes', '--num-callers=64', // deep OpenSSL stacks: reach the caller
+        `--suppressions=${VALGRIND_SUPP}`,
+        `--log-file=${valgrindLog}`, RTCSIPD, ...args];
+      // GLib 2.74: plain malloc instead of the slice allocator, so that valgrind sees every block
+      env = { G_SLICE: 'always-malloc', ...env };
+      readyMs *= VALGRIND_SLOWDOWN;
+    }
+    const child = this.spawn(`rtcsipd-${ports.ws}`, cmd, args, {
       env: { G_DEBUG: 'fatal-criticals', ...env },
     });
+    if (valgrindLog) {
+      child.valgrindLog = valgrindLog;
+      child.stopGrace = VALGRIND_STOP_GRACE;
+    }
     // Ready: GET /healthz answers 200, or the log says "ready".
     await waitFor(async () => {
       if (!child.running) {
@@ -575,7 +609,8 @@ export class Env {
           `--- rtcsipd output ---\n${tail(child.output)}`);
       });
     // The SIP side must be bound as well before the PBX sends anything.
-    await waitFor(() => udpPortInUse(ports.sip), 5000, { what: `rtcsipd to bind udp ${ports.sip}` });
+    await waitFor(() => udpPortInUse(ports.sip), 5000 * VALGRIND_SLOWDOWN,
+      { what: `rtcsipd to bind udp ${ports.sip}` });
     return {
       ports,
       host: LOOPBACK,
@@ -643,17 +678,34 @@ export class Env {
       (a.name.startsWith('rtcsipd') ? 1 : 0) - (b.name.startsWith('rtcsipd') ? 1 : 0));
     for (const c of order) {
       const wasRunning = c.running;
+      const before = crashed.length;
       const st = await c.stop();
+      const valgrindFound = c.valgrindLog && st && st.code === VALGRIND_EXIT_CODE
+        ? ': valgrind found errors or leaks' : '';
       // A daemon that died on its own (not by our SIGTERM) is a failure.
       if (!wasRunning && c.name.startsWith('rtcsipd') && st && (st.signal || st.code)) {
-        crashed.push(`${c.name} died by itself: ${JSON.stringify(st)}`);
+        crashed.push(`${c.name} died by itself: ${JSON.stringify(st)}${valgrindFound}`);
       }
       if (wasRunning && c.name.startsWith('rtcsipd') && st && st.signal && st.signal !== 'SIGTERM') {
         crashed.push(`${c.name} did not exit on SIGTERM: ${JSON.stringify(st)}`);
       }
+      // After our SIGTERM the daemon exits 0; any other status is a failure (under valgrind,
+      // VALGRIND_EXIT_CODE: an invalid access or a leak).
+      if (wasRunning && c.name.startsWith('rtcsipd') && st && st.code) {
+        crashed.push(`${c.name} exited with status ${st.code} after SIGTERM${valgrindFound}`);
+      }
+      if (c.valgrindLog && crashed.length > before) {
+        let log;
+        try { log = fs.readFileSync(c.valgrindLog, 'utf8'); } catch (e) { log = `(cannot read: ${e.message})`; }
+        if (log.length > 256 * 1024) log = `${log.slice(0, 256 * 1024)}\n[... cut at 256 KB]`;
+        // no blank lines: the message goes into a TAP YAML block, which a blank line would end
+        log = log.replace(/\n\s*(?=\n)/g, '').trimEnd();
+        crashed.push(`--- ${c.name}: valgrind log ${c.valgrindLog} ---\n${log}`);
+      }
     }
     if (failed || crashed.length) {
       process.stderr.write(`\n===== logs (kept in ${this.dir}) =====\n${this.logs()}\n`);
+      if (failed && crashed.length) process.stderr.write(`${crashed.join('\n')}\n`);
     } else {
       fs.rmSync(this.dir, { recursive: true, force: true });
     }
