@@ -507,8 +507,8 @@ static const config_key *schema_find(const char *group, const char *key)
   return NULL;
 }
 
-/* The demo page shipped with rtcsipd: the installed copy, or the source
- * tree's when the binary runs from its build directory. */
+/* The demo page shipped with rtcsipd: the installed copy, or the one built
+ * in the build directory (BUILD/gateway/www) when the binary runs from there. */
 static char *default_static_dir(void)
 {
 #ifdef RTCSIPD_BUILD_ROOT

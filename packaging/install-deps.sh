@@ -2,6 +2,8 @@
 # Installs what rtcsipd needs on Debian 12, as root.
 #   packaging/install-deps.sh          build and run the daemon
 #   packaging/install-deps.sh --test   also everything the test suites start
+# Both then install the npm packages that the build bundles into the demo page
+# (esbuild, JsSIP) into gateway/www/node_modules (npm ci).
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 
@@ -27,3 +29,6 @@ if [ -n "$missing" ]; then
   apt-get install -y -qq --no-install-recommends $missing
   rm -f /usr/sbin/policy-rc.d
 fi
+
+# The demo page's build dependencies (gateway/www/meson.build needs them).
+npm ci --prefix "$(cd "$(dirname "$0")/.." && pwd)/gateway/www" --no-audit --no-fund --loglevel=error

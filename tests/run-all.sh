@@ -5,7 +5,8 @@
 #   tests/run-all.sh
 #
 # 1. installs the build and test dependencies (packaging/install-deps.sh --test)
-# 2. installs the npm packages of the tests into tests/node_modules (npm ci)
+# 2. installs the npm packages of the tests into tests/node_modules (npm ci),
+#    and those of the demo page's build into gateway/www/node_modules
 # 3. configures a fresh build directory (build-ci, or $BUILD_DIR) with -Dwerror=true
 # 4. builds, and runs all meson test suites (unit, integration, browser)
 # 5. prints "N passed, N failed" and exits non-zero when anything did not pass
@@ -30,6 +31,8 @@ if [ -f "$here/package-lock.json" ]; then
 else
   npm install --prefix "$here" --no-audit --no-fund --loglevel=error
 fi
+# The demo page's build dependencies: install-deps.sh installs them as root.
+[ "$(id -u)" = 0 ] || npm ci --prefix "$top/gateway/www" --no-audit --no-fund --loglevel=error
 
 rm -rf "${top:?}/$build"
 meson setup "$top/$build" -Dwerror=true || { echo "run-all: meson setup failed" >&2; exit 1; }

@@ -11,9 +11,9 @@
 //
 // Nothing is downloaded at run time: the libraries come from tests/node_modules
 // (`npm ci --prefix tests`).  JsSIP's npm package ships CommonJS only (lib/),
-// so it is wrapped into one classic script in memory when the server starts
-// (see bundleCommonJs); SIP.js ships ES modules (lib/) that the page imports
-// as they are.
+// so it is bundled by esbuild into one classic script in memory when the
+// server starts (see bundleForBrowser); SIP.js ships ES modules (lib/) that
+// the page imports as they are.
 
 import fs from 'node:fs';
 import http from 'node:http';
@@ -26,6 +26,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const browserDir = path.resolve(here, '..');
 export const pageDir = path.join(browserDir, 'page');
 export const nodeModules = path.join(testsDir, 'node_modules');
+export const esbuildModules = path.resolve(testsDir, '..', 'gateway', 'www', 'node_modules');
 export const artifactsDir = path.join(testsDir, 'artifacts', 'browser');
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
@@ -57,89 +58,32 @@ export function packageVersion(name) {
   return JSON.parse(fs.readFileSync(path.join(nodeModules, name, 'package.json'), 'utf8')).version;
 }
 
-// ---------------------------------------------------------------------------
-// A minimal CommonJS bundler: walks the require() graph from ENTRY (static
-// string requires only, which is all JsSIP and its dependencies use),
-// resolves like node does but honours a package's "browser" field when it is
-// a string (debug: src/browser.js), and returns one script that defines
-// window[GLOBALNAME] = module.exports of ENTRY.
+// JsSIP for the page: its CommonJS (and that of its dependencies: debug,
+// events, sdp-transform) bundled by esbuild into one classic script that
+// defines window[GLOBALNAME].  esbuild is the build's, from
+// gateway/www/node_modules (gateway/www/meson.build bundles the demo page
+// with it); the bundled code comes from tests/node_modules.
 
-const REQUIRE_RE = /\brequire\(\s*(['"])([^'"]+)\1\s*\)/g;
-
-function packageRoot(file, name) {
-  let dir = path.dirname(file);
-  for (;;) {
-    const pj = path.join(dir, 'package.json');
-    if (fs.existsSync(pj)) {
-      try {
-        if (JSON.parse(fs.readFileSync(pj, 'utf8')).name === name) return dir;
-      } catch { /* not this one */ }
-    }
-    const up = path.dirname(dir);
-    if (up === dir) return null;
-    dir = up;
+export function bundleForBrowser(entry, globalName) {
+  let esbuild;
+  try {
+    esbuild = createRequire(path.join(esbuildModules, 'x.js'))('esbuild');
+  } catch (e) {
+    throw new Error(`esbuild is not installed in ${esbuildModules}: run \`sh packaging/install-deps.sh\` ` +
+      `(or \`npm ci --prefix gateway/www\`): ${e.message}`);
   }
-}
-
-function resolveForBrowser(spec, fromFile) {
-  const req = createRequire(fromFile);
-  if (spec.startsWith('.') || spec.startsWith('/')) return req.resolve(spec);
-  const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
-  if (name !== spec) return req.resolve(spec); // a deep import: taken as it is
-  // "events/", not "events": the npm package, not node's built-in module.
-  const resolved = req.resolve(`${spec}/`);
-  const root = packageRoot(resolved, name);
-  if (!root) return resolved;
-  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
-  if (typeof pkg.browser === 'string') return createRequire(path.join(root, 'package.json')).resolve(path.resolve(root, pkg.browser));
-  return resolved;
-}
-
-export function bundleCommonJs(entry, globalName) {
-  const ids = new Map(); // file -> id
-  const order = [];
-  const deps = new Map(); // file -> { spec: file }
-  const visit = (file) => {
-    if (ids.has(file)) return;
-    ids.set(file, ids.size);
-    order.push(file);
-    const map = {};
-    deps.set(file, map);
-    if (file.endsWith('.json')) return;
-    const src = fs.readFileSync(file, 'utf8');
-    for (const m of src.matchAll(REQUIRE_RE)) {
-      const spec = m[2];
-      if (spec in map) continue;
-      map[spec] = resolveForBrowser(spec, file);
-      visit(map[spec]);
-    }
-  };
-  visit(entry);
-  const parts = order.map((file) => {
-    const src = fs.readFileSync(file, 'utf8');
-    const body = file.endsWith('.json') ? `module.exports = ${src};` : src;
-    const map = {};
-    for (const [spec, f] of Object.entries(deps.get(file))) map[spec] = ids.get(f);
-    const rel = path.relative(nodeModules, file);
-    return `/* ${rel} */ [function (require, module, exports) {\n${body}\n}, ${JSON.stringify(map)}]`;
+  const out = esbuild.buildSync({
+    entryPoints: [entry],
+    bundle: true,
+    format: 'iife',
+    globalName,
+    platform: 'browser', // honours the "browser" field of package.json (debug: src/browser.js)
+    target: 'es2020',
+    write: false,
+    logLevel: 'silent',
+    banner: { js: `// ${globalName}: bundled at test time from tests/node_modules by esbuild` },
   });
-  return `// ${globalName}: made at test time from tests/node_modules (CommonJS wrapped for the browser)\n` +
-    '(function () {\n' +
-    '"use strict";\n' +
-    `var defs = [\n${parts.join(',\n')}\n];\n` +
-    'var cache = {};\n' +
-    'function load(id) {\n' +
-    '  if (cache[id]) return cache[id].exports;\n' +
-    '  var module = cache[id] = { exports: {} };\n' +
-    '  var map = defs[id][1];\n' +
-    '  defs[id][0].call(module.exports, function (spec) {\n' +
-    '    if (!(spec in map)) throw new Error("bundle: cannot require " + spec);\n' +
-    '    return load(map[spec]);\n' +
-    '  }, module, module.exports);\n' +
-    '  return module.exports;\n' +
-    '}\n' +
-    `window[${JSON.stringify(globalName)}] = load(0);\n` +
-    '})();\n';
+  return out.outputFiles[0].text;
 }
 
 // ---------------------------------------------------------------------------
@@ -175,7 +119,7 @@ function serveFile(res, root, rel) {
 
 export async function startWebServer() {
   needModules();
-  const jssip = bundleCommonJs(createRequire(path.join(nodeModules, 'x.js')).resolve('jssip'), 'JsSIP');
+  const jssip = bundleForBrowser(createRequire(path.join(nodeModules, 'x.js')).resolve('jssip'), 'JsSIP');
   const sipjsLib = path.join(nodeModules, 'sip.js', 'lib');
   const requests = [];
   const server = http.createServer((req, res) => {
