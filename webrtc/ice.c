@@ -1,0 +1,399 @@
+/* ICE toward the browser with libnice: see ice.h. */
+#include "webrtc/ice.h"
+
+#include <errno.h>
+#include <string.h>
+#include <gio/gio.h>
+#include <nice/agent.h>
+
+#include "config/log.h"
+
+#define ICE_COMPONENT 1
+#define ICE_DEFAULT_CONNECT_TIMEOUT_MS 10000
+#define ICE_DEFAULT_SERVER_PORT 3478
+
+struct ice_agent {
+  NiceAgent *nice;
+  guint stream_id;
+  GMainContext *context;
+  ice_callbacks cb;
+  void *user;
+  char *log_id;
+  unsigned connect_timeout_ms;
+  bool has_turn;
+
+  ice_state state;     /* as libnice (or the timeout) last said */
+  ice_state reported;  /* as on_state last said */
+  bool gathered_pending;
+  unsigned depth;      /* > 0 while a callback runs */
+  bool freed;          /* ice_agent_free() ran inside a callback */
+
+  char *ufrag, *pwd;   /* cached local credentials */
+  GSource *notify_source, *timeout_source;
+};
+
+const char *ice_state_to_string(ice_state state) {
+  switch (state) {
+  case ICE_NEW: return "new";
+  case ICE_GATHERING: return "gathering";
+  case ICE_CHECKING: return "checking";
+  case ICE_CONNECTED: return "connected";
+  case ICE_FAILED: return "failed";
+  }
+  return "?";
+}
+
+static void source_clear(GSource **s) {
+  if (*s) {
+    g_source_destroy(*s);
+    g_source_unref(*s);
+    *s = NULL;
+  }
+}
+
+/* ---- events toward the user: always from an idle source, never from inside
+ * an ice_agent_* call or libnice's own stack ---- */
+
+static gboolean notify_dispatch(gpointer data) {
+  ice_agent *a = data;
+
+  g_source_unref(a->notify_source); /* the context holds it while it dispatches */
+  a->notify_source = NULL;
+  a->depth++;
+  if (a->gathered_pending && !a->freed) {
+    a->gathered_pending = false;
+    if (a->cb.on_gathered)
+      a->cb.on_gathered(a->user);
+  }
+  while (!a->freed && a->reported != a->state) {
+    a->reported = a->state;
+    if (a->cb.on_state)
+      a->cb.on_state(a->user, a->reported);
+  }
+  a->depth--;
+  return G_SOURCE_REMOVE;
+}
+
+static void notify_schedule(ice_agent *a) {
+  if (a->notify_source || a->freed)
+    return;
+  a->notify_source = g_idle_source_new();
+  g_source_set_priority(a->notify_source, G_PRIORITY_DEFAULT); /* not behind busy media */
+  g_source_set_callback(a->notify_source, notify_dispatch, a, NULL);
+  g_source_attach(a->notify_source, a->context);
+}
+
+static void state_set(ice_agent *a, ice_state s) {
+  if (a->freed || a->state == s || a->state == ICE_FAILED)
+    return;
+  log_id(a->log_id, s == ICE_FAILED ? LOG_NOTICE : LOG_INFO, "ice %s -> %s",
+         ice_state_to_string(a->state), ice_state_to_string(s));
+  a->state = s;
+  if (s == ICE_CONNECTED || s == ICE_FAILED)
+    source_clear(&a->timeout_source);
+  notify_schedule(a);
+}
+
+/* ---- libnice signals ---- */
+
+static void on_nice_gathering_done(NiceAgent *nice, guint stream_id, gpointer data) {
+  ice_agent *a = data;
+  if (a->freed || stream_id != a->stream_id)
+    return;
+  a->gathered_pending = true;
+  notify_schedule(a);
+}
+
+static void on_nice_state(NiceAgent *nice, guint stream_id, guint component_id,
+                          guint state, gpointer data) {
+  ice_agent *a = data;
+  if (a->freed || stream_id != a->stream_id)
+    return;
+  switch ((NiceComponentState)state) {
+  case NICE_COMPONENT_STATE_CONNECTING:
+    /* after connected (a restart) the selected pair keeps carrying media */
+    if (a->state != ICE_CONNECTED)
+      state_set(a, ICE_CHECKING);
+    break;
+  case NICE_COMPONENT_STATE_CONNECTED:
+  case NICE_COMPONENT_STATE_READY:
+    state_set(a, ICE_CONNECTED);
+    break;
+  case NICE_COMPONENT_STATE_FAILED:
+    state_set(a, ICE_FAILED);
+    break;
+  default: /* DISCONNECTED, GATHERING: ours already say more */
+    break;
+  }
+}
+
+static void on_nice_selected_pair(NiceAgent *nice, guint stream_id, guint component_id,
+                                  NiceCandidate *local, NiceCandidate *remote, gpointer data) {
+  ice_agent *a = data;
+  if (a->freed || !log_enabled(LOG_INFO))
+    return;
+  char l[NICE_ADDRESS_STRING_LEN], r[NICE_ADDRESS_STRING_LEN];
+  nice_address_to_string(&local->addr, l);
+  nice_address_to_string(&remote->addr, r);
+  log_id(a->log_id, LOG_INFO, "ice selected pair %s:%u -> %s:%u", l,
+         nice_address_get_port(&local->addr), r, nice_address_get_port(&remote->addr));
+}
+
+/* The media hot path: no allocation, no logging. */
+static void on_nice_recv(NiceAgent *nice, guint stream_id, guint component_id,
+                         guint len, gchar *buf, gpointer data) {
+  ice_agent *a = data;
+  if (G_UNLIKELY(a->freed))
+    return;
+  a->depth++;
+  a->cb.on_receive(a->user, (uint8_t *)buf, len);
+  a->depth--;
+}
+
+static gboolean on_connect_timeout(gpointer data) {
+  ice_agent *a = data;
+  /* the context holds the source while it dispatches */
+  g_source_unref(a->timeout_source);
+  a->timeout_source = NULL;
+  if (a->state != ICE_CONNECTED) {
+    log_id(a->log_id, LOG_NOTICE, "ice not connected after %u ms", a->connect_timeout_ms);
+    state_set(a, ICE_FAILED);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+/* ---- life cycle ---- */
+
+static void agent_destroy(ice_agent *a) {
+  source_clear(&a->notify_source);
+  source_clear(&a->timeout_source);
+  if (a->nice) {
+    g_signal_handlers_disconnect_by_data(a->nice, a);
+    if (a->stream_id)
+      nice_agent_attach_recv(a->nice, a->stream_id, ICE_COMPONENT, a->context, NULL, NULL);
+    if (a->has_turn) /* releases the allocation; holds its own reference meanwhile */
+      nice_agent_close_async(a->nice, NULL, NULL);
+    g_object_unref(a->nice);
+  }
+  g_main_context_unref(a->context);
+  g_free(a->ufrag);
+  g_free(a->pwd);
+  g_free(a->log_id);
+  g_free(a);
+}
+
+static gboolean deferred_destroy(gpointer data) {
+  agent_destroy(data);
+  return G_SOURCE_REMOVE;
+}
+
+void ice_agent_free(ice_agent *a) {
+  if (!a || a->freed)
+    return;
+  if (a->depth == 0) {
+    agent_destroy(a);
+    return;
+  }
+  /* Inside one of our callbacks, maybe on libnice's own stack: silence
+   * everything now, let go of libnice once the stack has unwound. */
+  a->freed = true;
+  source_clear(&a->notify_source);
+  source_clear(&a->timeout_source);
+  GSource *s = g_idle_source_new();
+  g_source_set_priority(s, G_PRIORITY_DEFAULT);
+  g_source_set_callback(s, deferred_destroy, a, NULL);
+  g_source_attach(s, a->context);
+  g_source_unref(s);
+}
+
+static bool is_ip(const char *host) {
+  return host && g_hostname_is_ip_address(host);
+}
+
+int ice_agent_new(const ice_settings *settings, const ice_callbacks *callbacks,
+                  void *user, ice_agent **ret) {
+  g_return_val_if_fail(settings && callbacks && callbacks->on_receive && ret, -EINVAL);
+
+  if (settings->port_min > settings->port_max)
+    return -EINVAL;
+  if (settings->stun_host && !*settings->stun_host)
+    return -EINVAL;
+  if (settings->turn_transport != ICE_TURN_NONE &&
+      (!is_ip(settings->turn_host) || !settings->turn_username || !settings->turn_password))
+    return -EINVAL;
+
+  ice_agent *a = g_new0(ice_agent, 1);
+  a->context = settings->context ? g_main_context_ref(settings->context)
+                                 : g_main_context_ref(g_main_context_default());
+  a->cb = *callbacks;
+  a->user = user;
+  a->log_id = g_strdup(settings->log_id);
+  a->connect_timeout_ms = settings->connect_timeout_ms ? settings->connect_timeout_ms
+                                                       : ICE_DEFAULT_CONNECT_TIMEOUT_MS;
+  a->state = a->reported = ICE_NEW;
+
+  /* Regular nomination (RFC 8445 has no aggressive one); consent freshness
+   * (RFC 7675) as Chromium does; no trickle. */
+  a->nice = nice_agent_new_full(a->context, NICE_COMPATIBILITY_RFC5245,
+                                NICE_AGENT_OPTION_REGULAR_NOMINATION |
+                                NICE_AGENT_OPTION_CONSENT_FRESHNESS);
+  g_object_set(a->nice,
+               "controlling-mode", (gboolean)settings->controlling,
+               "upnp", FALSE,
+               "ice-tcp", FALSE,
+               "ice-udp", TRUE,
+               "keepalive-conncheck", TRUE,
+               NULL);
+  if (settings->stun_host)
+    g_object_set(a->nice, "stun-server", settings->stun_host,
+                 "stun-server-port", (guint)(settings->stun_port ? settings->stun_port
+                                                                 : ICE_DEFAULT_SERVER_PORT),
+                 NULL);
+
+  int r = -EINVAL;
+  for (const char *const *p = settings->local_addresses; p && *p; p++) {
+    NiceAddress addr;
+    nice_address_init(&addr);
+    if (!nice_address_set_from_string(&addr, *p) || !nice_agent_add_local_address(a->nice, &addr))
+      goto fail;
+  }
+
+  r = -ENOMEM;
+  a->stream_id = nice_agent_add_stream(a->nice, 1);
+  if (a->stream_id == 0)
+    goto fail;
+  if (settings->port_min || settings->port_max)
+    nice_agent_set_port_range(a->nice, a->stream_id, ICE_COMPONENT,
+                              settings->port_min ? settings->port_min : 1,
+                              settings->port_max ? settings->port_max : 65535);
+  if (settings->turn_transport != ICE_TURN_NONE) {
+    a->has_turn = true;
+    if (!nice_agent_set_relay_info(a->nice, a->stream_id, ICE_COMPONENT, settings->turn_host,
+                                   settings->turn_port ? settings->turn_port
+                                                       : ICE_DEFAULT_SERVER_PORT,
+                                   settings->turn_username, settings->turn_password,
+                                   settings->turn_transport == ICE_TURN_TCP
+                                       ? NICE_RELAY_TYPE_TURN_TCP : NICE_RELAY_TYPE_TURN_UDP)) {
+      r = -EINVAL;
+      goto fail;
+    }
+  }
+
+  g_signal_connect(a->nice, "candidate-gathering-done", G_CALLBACK(on_nice_gathering_done), a);
+  g_signal_connect(a->nice, "component-state-changed", G_CALLBACK(on_nice_state), a);
+  g_signal_connect(a->nice, "new-selected-pair-full", G_CALLBACK(on_nice_selected_pair), a);
+  if (!nice_agent_attach_recv(a->nice, a->stream_id, ICE_COMPONENT, a->context, on_nice_recv, a))
+    goto fail;
+
+  *ret = a;
+  return 0;
+
+fail:
+  agent_destroy(a);
+  return r;
+}
+
+int ice_agent_gather(ice_agent *a) {
+  g_return_val_if_fail(a && !a->freed, -EINVAL);
+  state_set(a, ICE_GATHERING);
+  /* FALSE when no socket could be bound (e.g. the port range is used up) */
+  if (!nice_agent_gather_candidates(a->nice, a->stream_id)) {
+    log_id(a->log_id, LOG_WARNING, "ice: gathering failed (no port free in the range?)");
+    return -EIO;
+  }
+  return 0;
+}
+
+void ice_agent_local_credentials(ice_agent *a, const char **ufrag, const char **pwd) {
+  if (!a->ufrag)
+    nice_agent_get_local_credentials(a->nice, a->stream_id, &a->ufrag, &a->pwd);
+  *ufrag = a->ufrag;
+  *pwd = a->pwd;
+}
+
+char **ice_agent_local_candidates(ice_agent *a) {
+  GPtrArray *out = g_ptr_array_new();
+  GSList *cands = nice_agent_get_local_candidates(a->nice, a->stream_id, ICE_COMPONENT);
+  for (GSList *l = cands; l; l = l->next) {
+    NiceCandidate *c = l->data;
+    if (c->transport != NICE_CANDIDATE_TRANSPORT_UDP)
+      continue;
+    char *sdp = nice_agent_generate_local_candidate_sdp(a->nice, c);
+    if (sdp && g_str_has_prefix(sdp, "a="))
+      g_ptr_array_add(out, g_strdup(sdp + 2));
+    g_free(sdp);
+  }
+  g_slist_free_full(cands, (GDestroyNotify)nice_candidate_free);
+  g_ptr_array_add(out, NULL);
+  return (char **)g_ptr_array_free(out, FALSE);
+}
+
+int ice_agent_set_remote(ice_agent *a, const char *ufrag, const char *pwd,
+                         const char *const *candidates) {
+  g_return_val_if_fail(a && !a->freed, -EINVAL);
+  if (!ufrag || !*ufrag || !pwd || !*pwd)
+    return -EINVAL;
+  if (!nice_agent_set_remote_credentials(a->nice, a->stream_id, ufrag, pwd))
+    return -EIO;
+
+  GSList *list = NULL;
+  unsigned skipped = 0;
+  for (const char *const *p = candidates; p && *p; p++) {
+    /* libnice wants the whole attribute line, "a=candidate:..." */
+    g_autofree char *line = g_str_has_prefix(*p, "a=") ? g_strdup(*p) : g_strconcat("a=", *p, NULL);
+    g_strchomp(line);
+    NiceCandidate *c = nice_agent_parse_remote_candidate_sdp(a->nice, a->stream_id, line);
+    if (!c || c->component_id != ICE_COMPONENT || c->transport != NICE_CANDIDATE_TRANSPORT_UDP) {
+      skipped++;
+      if (c)
+        nice_candidate_free(c);
+      continue;
+    }
+    list = g_slist_prepend(list, c);
+  }
+  if (skipped)
+    log_id(a->log_id, LOG_DEBUG, "ice: %u remote candidates skipped", skipped);
+  list = g_slist_reverse(list);
+
+  int r = 0;
+  if (list && nice_agent_set_remote_candidates(a->nice, a->stream_id, ICE_COMPONENT, list) < 0)
+    r = -EIO;
+  g_slist_free_full(list, (GDestroyNotify)nice_candidate_free);
+  if (r < 0)
+    return r;
+
+  if (a->state != ICE_CONNECTED && !a->timeout_source) {
+    a->timeout_source = g_timeout_source_new(a->connect_timeout_ms);
+    g_source_set_callback(a->timeout_source, on_connect_timeout, a, NULL);
+    g_source_attach(a->timeout_source, a->context);
+  }
+  if (a->state == ICE_NEW || a->state == ICE_GATHERING)
+    state_set(a, ICE_CHECKING);
+  return 0;
+}
+
+int ice_agent_restart(ice_agent *a) {
+  g_return_val_if_fail(a && !a->freed, -EINVAL);
+  if (!nice_agent_restart_stream(a->nice, a->stream_id))
+    return -EIO;
+  g_clear_pointer(&a->ufrag, g_free);
+  g_clear_pointer(&a->pwd, g_free);
+  source_clear(&a->timeout_source);
+  if (a->state == ICE_FAILED) /* a restart is the one way out of failed */
+    a->state = a->reported = ICE_NEW;
+  return 0;
+}
+
+/* The media hot path: no allocation, no logging. */
+int ice_agent_send(ice_agent *a, const uint8_t *data, size_t len) {
+  if (G_UNLIKELY(a->state != ICE_CONNECTED))
+    return -ENOTCONN;
+  if (G_UNLIKELY(len > 65535))
+    return -EMSGSIZE;
+  gint n = nice_agent_send(a->nice, a->stream_id, ICE_COMPONENT, (guint)len, (const gchar *)data);
+  return n == (gint)len ? 0 : -EAGAIN;
+}
+
+ice_state ice_agent_state(const ice_agent *a) {
+  return a->state;
+}

@@ -1,0 +1,113 @@
+/* ICE toward the browser: one libnice agent per call, full ICE (RFC 8445,
+ * libnice's RFC 5245 mode), one stream with one UDP component (rtcp-mux and
+ * BUNDLE always: all media on one 5-tuple), no trickle: candidates are
+ * gathered before the SDP goes out.
+ *
+ * ice.c owns the agent, its sockets and its timers; it knows nothing about
+ * SDP beyond the candidate lines, nor about DTLS or SRTP, which ride on top
+ * through on_receive / ice_agent_send.
+ *
+ * Threading: everything runs on settings.context (NULL: the default
+ * context); call the functions only from that context's thread.  Callbacks
+ * never run from inside an ice_agent_* call, only from the main loop.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <glib.h>
+
+typedef struct ice_agent ice_agent;
+
+typedef enum {
+  ICE_NEW,        /* created, not gathering yet */
+  ICE_GATHERING,
+  ICE_CHECKING,   /* remote candidates set, connectivity checks running */
+  ICE_CONNECTED,  /* a pair works: media may flow */
+  ICE_FAILED,     /* terminal: no pair, consent lost, or the connect timeout */
+} ice_state;
+
+typedef enum {
+  ICE_TURN_NONE,
+  ICE_TURN_UDP,
+  ICE_TURN_TCP,
+} ice_turn_transport;
+
+typedef struct {
+  bool controlling;                     /* offerer: true; answerer: false */
+  const char *const *local_addresses;   /* numeric IPs; NULL: all interfaces */
+  uint16_t port_min, port_max;          /* 0, 0: any port */
+  /* NULL host: none.  STUN: a name or an address (libnice 0.1.21 resolves
+   * names itself, asynchronously, per agent: an address saves that lookup).
+   * TURN: a numeric address only (libnice takes a name without an error and
+   * then never contacts the server). */
+  const char *stun_host;
+  uint16_t stun_port;                   /* 0: 3478 */
+  const char *turn_host;
+  uint16_t turn_port;                   /* 0: 3478 */
+  const char *turn_username, *turn_password;
+  ice_turn_transport turn_transport;
+  /* ICE_FAILED if not connected this long after ice_agent_set_remote(); 0: 10 s */
+  unsigned connect_timeout_ms;
+  GMainContext *context;                /* NULL: the default context */
+  const char *log_id;                   /* "call-7" in log lines; may be NULL */
+} ice_settings;
+
+typedef struct {
+  /* Local candidates are complete; ice_agent_local_candidates() has them. */
+  void (*on_gathered)(void *user);
+  /* The state, when it changed since the last call (a state that lasted less
+   * than a main-loop iteration may be skipped).  ICE_FAILED is final: nothing
+   * follows it but an ice_agent_restart(). */
+  void (*on_state)(void *user, ice_state state);
+  /* Required.  Media hot path: one datagram (not STUN) from a peer address
+   * that passed a connectivity check (libnice drops the others), possibly
+   * before on_state(ICE_CONNECTED) has been delivered.  DATA is libnice's
+   * receive buffer: valid during the call only, may be modified in place. */
+  void (*on_receive)(void *user, uint8_t *data, size_t len);
+} ice_callbacks;
+
+/* 0, or -EINVAL for bad settings (a local or TURN address that is not a
+ * numeric IP, TURN without credentials, an inverted port range), -ENOMEM if
+ * libnice refuses the stream. */
+int ice_agent_new(const ice_settings *settings, const ice_callbacks *callbacks,
+                  void *user, ice_agent **ret);
+
+/* Frees AGENT, its sockets and sources; no callback comes after it returns.
+ * Safe to call from inside any of AGENT's callbacks (the libnice object is
+ * then released from an idle source on the context).  NULL is a no-op. */
+void ice_agent_free(ice_agent *agent);
+
+/* Starts gathering; on_gathered follows from the main loop (host candidates
+ * only: at once; a STUN/TURN server that does not answer delays it by about
+ * 2 s).  0, or -EIO when no socket could be bound (the port range is used up). */
+int ice_agent_gather(ice_agent *agent);
+
+/* Borrowed; valid until ice_agent_restart() or ice_agent_free(). */
+void ice_agent_local_credentials(ice_agent *agent, const char **ufrag, const char **pwd);
+
+/* The local candidates as SDP attribute values without "a=":
+ * "candidate:1 1 UDP 2015363327 127.0.0.1 40000 typ host".  NULL-terminated,
+ * free with g_strfreev(); complete once on_gathered has come. */
+char **ice_agent_local_candidates(ice_agent *agent);
+
+/* The peer's ICE credentials and its candidates ("candidate:..." values of
+ * the a=candidate lines, with or without "a=").  Candidates libnice cannot use
+ * (mDNS .local names, TCP, component 2) are skipped; with none left the agent
+ * still learns peer-reflexive ones from the peer's checks.  Starts the checks
+ * and the connect timeout.  0, -EINVAL (missing credentials), -EIO. */
+int ice_agent_set_remote(ice_agent *agent, const char *ufrag, const char *pwd,
+                         const char *const *candidates);
+
+/* ICE restart: new local credentials; set the peer's new ones with
+ * ice_agent_set_remote().  Candidates stay as gathered.  0, -EIO. */
+int ice_agent_restart(ice_agent *agent);
+
+/* Media hot path: sends one datagram on the selected pair.  0; -ENOTCONN
+ * before the agent is connected or after it failed; -EMSGSIZE; -EAGAIN if it
+ * was not sent (socket full, or an error): drop it. */
+int ice_agent_send(ice_agent *agent, const uint8_t *data, size_t len);
+
+ice_state ice_agent_state(const ice_agent *agent);
+const char *ice_state_to_string(ice_state state);
