@@ -1,0 +1,586 @@
+/* gateway/media_bridge.c with webrtc/browser_leg.c and webrtc/rtp_socket.c on
+ * 127.0.0.1: a fake browser made of the same modules (ice_agent controlling,
+ * DTLS client, srtp_leg) talks to the bridge's browser leg (ICE controlled,
+ * DTLS server); plain UDP sockets play the PBX.
+ *
+ * Ports 31100-31199 (test_ice uses 31000-31049): the bridge's RTP socket
+ * 31100-31119, its ICE 31120-31139, the fake browser's ICE 31140-31159, the
+ * PBX 31160-31199. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <glib.h>
+
+#include "gateway/media_bridge.h"
+#include "webrtc/browser_leg.h"
+#include "webrtc/demux.h"
+#include "webrtc/dtls.h"
+#include "webrtc/ice.h"
+#include "webrtc/rtp_socket.h"
+#include "webrtc/srtp.h"
+
+#define PACKETS 500
+#define PAYLOAD 160
+#define BROWSER_PT 111
+#define PBX_PT 0
+#define BROWSER_DTMF_PT 126
+#define PBX_DTMF_PT 101
+#define PBX_SDP_PORT 31160 /* what the PBX's SDP says: RTP here, RTCP +1 */
+#define PBX_REAL_RTP 31170 /* where it actually sends RTP from */
+#define PBX_REAL_RTCP 31173
+
+static dtls_identity *id_gw, *id_browser;
+static dtls_role leg_role = DTLS_ROLE_SERVER; /* the browser takes the other one */
+static const char *const loopback[] = {"127.0.0.1", NULL};
+static const media_bridge_pt_pair pt_map[] = {{BROWSER_PT, PBX_PT}, {BROWSER_DTMF_PT, PBX_DTMF_PT}};
+
+typedef struct {
+  /* the gateway side */
+  browser_leg *leg;
+  rtp_socket *rs;
+  media_bridge *bridge;
+  bool gathered, ready, failed, timed_out;
+  char *why;
+  gint64 timeout_at;
+  /* the fake browser */
+  ice_agent *ice;
+  dtls_session *dtls;
+  srtp_leg *srtp;
+  bool fb_gathered, fb_failed;
+  ice_state fb_state;
+  unsigned rx_rtp, rx_rtcp, rx_bad;
+  uint16_t rx_next_seq;
+  bool late; /* the leg has no fingerprint yet: keyed when the browser is */
+  /* the PBX: [0] SDP RTP, [1] SDP RTCP, [2] real RTP, [3] real RTCP */
+  int pbx[4];
+  unsigned pbx_rx[4], pbx_bad;
+  uint16_t pbx_next_seq;
+} fixture;
+
+/* ---- packets: RTP with sequence SEQ, PT, PAYLOAD bytes (seq * 7 + i) ---- */
+
+static size_t make_rtp(uint8_t *buf, uint16_t seq, uint8_t pt, uint32_t ssrc)
+{
+  buf[0] = 0x80;
+  buf[1] = pt;
+  buf[2] = (uint8_t)(seq >> 8);
+  buf[3] = (uint8_t)seq;
+  memset(buf + 4, 0, 4);
+  buf[8] = (uint8_t)(ssrc >> 24), buf[9] = (uint8_t)(ssrc >> 16), buf[10] = (uint8_t)(ssrc >> 8), buf[11] = (uint8_t)ssrc;
+  for (size_t i = 0; i < PAYLOAD; i++)
+    buf[12 + i] = (uint8_t)(seq * 7 + i);
+  return 12 + PAYLOAD;
+}
+
+/* every 10th packet is a DTMF event with the marker bit */
+static uint8_t pt_for(uint16_t seq, bool browser_side)
+{
+  if (seq % 10 == 9)
+    return 0x80 | (browser_side ? BROWSER_DTMF_PT : PBX_DTMF_PT);
+  return browser_side ? BROWSER_PT : PBX_PT;
+}
+
+/* true if BUF is packet SEQ as the given side should see it */
+static bool check_rtp(const uint8_t *buf, size_t len, uint16_t seq, bool browser_side)
+{
+  uint8_t want[12 + PAYLOAD];
+
+  make_rtp(want, seq, pt_for(seq, browser_side), 0);
+  return len == sizeof want && buf[1] == want[1] && (uint16_t)(buf[2] << 8 | buf[3]) == seq &&
+         memcmp(buf + 12, want + 12, PAYLOAD) == 0;
+}
+
+static size_t make_rtcp_rr(uint8_t *buf, uint32_t ssrc)
+{
+  static const uint8_t rr[8] = {0x80, 201, 0x00, 0x01};
+  memcpy(buf, rr, sizeof rr);
+  buf[4] = (uint8_t)(ssrc >> 24), buf[5] = (uint8_t)(ssrc >> 16), buf[6] = (uint8_t)(ssrc >> 8), buf[7] = (uint8_t)ssrc;
+  return sizeof rr;
+}
+
+/* ---- the gateway side's events ---- */
+
+static void leg_gathered(void *user) { ((fixture *)user)->gathered = true; }
+static void leg_ready(void *user) { ((fixture *)user)->ready = true; }
+static void leg_failed(void *user, const char *why)
+{
+  fixture *f = user;
+  g_assert_false(f->failed);
+  f->failed = true;
+  f->why = g_strdup(why);
+}
+static void bridge_timeout(void *user)
+{
+  fixture *f = user;
+  g_assert_false(f->timed_out);
+  f->timed_out = true;
+  f->timeout_at = g_get_monotonic_time();
+}
+
+static const browser_leg_callbacks leg_cb = {leg_gathered, leg_ready, leg_failed};
+static const media_bridge_callbacks bridge_cb = {bridge_timeout};
+
+/* ---- the fake browser ---- */
+
+static void fb_gathered(void *user) { ((fixture *)user)->fb_gathered = true; }
+static void fb_state(void *user, ice_state state)
+{
+  fixture *f = user;
+  f->fb_state = state;
+  if (state == ICE_CONNECTED)
+    dtls_session_start(f->dtls);
+}
+
+static void fb_receive(void *user, uint8_t *data, size_t len)
+{
+  fixture *f = user;
+  uint8_t rr[8], own_rr[8];
+
+  if (demux_classify(data, len) == DEMUX_DTLS) {
+    dtls_session_feed(f->dtls, data, len);
+    return;
+  }
+  if (!f->srtp || demux_classify(data, len) != DEMUX_RTP) {
+    f->rx_bad++;
+    return;
+  }
+  if (demux_is_rtcp(data, len)) {
+    /* the PBX's RR, or the browser's own one reflected in echo mode */
+    make_rtcp_rr(own_rr, 0xaaaa);
+    if (srtp_leg_unprotect_rtcp(f->srtp, data, &len) == 0 && len == make_rtcp_rr(rr, 0xbbbb) &&
+        (memcmp(data, rr, len) == 0 || memcmp(data, own_rr, len) == 0))
+      f->rx_rtcp++;
+    else
+      f->rx_bad++;
+    return;
+  }
+  if (srtp_leg_unprotect(f->srtp, data, &len) == 0 && check_rtp(data, len, f->rx_next_seq, true))
+    f->rx_rtp++;
+  else
+    f->rx_bad++;
+  f->rx_next_seq++;
+}
+
+static void fb_dtls_send(void *user, const uint8_t *data, size_t len)
+{
+  (void)ice_agent_send(((fixture *)user)->ice, data, len);
+}
+static void fb_dtls_connected(void *user, const dtls_srtp_keys *keys)
+{
+  fixture *f = user;
+  g_assert_cmpint(srtp_leg_new(keys, &f->srtp), ==, 0);
+}
+static void fb_dtls_failed(void *user, const char *why) { ((fixture *)user)->fb_failed = true; }
+
+static const ice_callbacks fb_ice_cb = {fb_gathered, fb_state, fb_receive};
+static const dtls_callbacks fb_dtls_cb = {fb_dtls_send, fb_dtls_connected, fb_dtls_failed};
+
+/* ---- the PBX ---- */
+
+static int udp_bind(uint16_t port)
+{
+  struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+  g_assert_cmpint(fd, >=, 0);
+  inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+  g_assert_cmpint(bind(fd, (struct sockaddr *)&sin, sizeof sin), ==, 0);
+  return fd;
+}
+
+static void udp_send(int fd, uint16_t port, const uint8_t *buf, size_t len)
+{
+  struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+  inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+  g_assert_cmpint(sendto(fd, buf, len, 0, (struct sockaddr *)&sin, sizeof sin), ==, (ssize_t)len);
+}
+
+/* reads what the PBX's sockets have: RTP is checked in sequence, RTCP against the RR */
+static bool pbx_drain(fixture *f)
+{
+  uint8_t buf[2048], rr[8];
+  bool any = false;
+
+  for (int i = 0; i < 4; i++) {
+    ssize_t n;
+    while ((n = recv(f->pbx[i], buf, sizeof buf, 0)) > 0) {
+      any = true;
+      f->pbx_rx[i]++;
+      if (i == 1 || i == 3) {
+        if ((size_t)n != make_rtcp_rr(rr, 0xaaaa) || memcmp(buf, rr, sizeof rr) != 0)
+          f->pbx_bad++;
+      } else {
+        if (!check_rtp(buf, (size_t)n, f->pbx_next_seq, false))
+          f->pbx_bad++;
+        f->pbx_next_seq++;
+      }
+    }
+  }
+  return any;
+}
+
+/* ---- running ---- */
+
+static bool run_until(fixture *f, bool (*done)(fixture *), unsigned timeout_ms)
+{
+  gint64 end = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+  while (!done(f)) {
+    if (g_get_monotonic_time() > end)
+      return false;
+    bool busy = g_main_context_iteration(NULL, FALSE);
+    busy |= pbx_drain(f);
+    if (!busy)
+      g_usleep(200);
+  }
+  return true;
+}
+
+static bool never(fixture *f) { return false; }
+static void run_for(fixture *f, unsigned ms) { run_until(f, never, ms); }
+
+static bool both_gathered(fixture *f) { return f->gathered && f->fb_gathered; }
+static bool keyed(fixture *f) { return ((f->ready || f->late) && f->srtp) || f->failed || f->fb_failed; }
+static bool failed_and_settled(fixture *f) { return f->failed && (f->fb_failed || f->fb_state == ICE_CONNECTED); }
+
+/* Both sides up to ICE checks; BRIDGE_NOW: the bridge exists before DTLS is done. */
+static void setup(fixture *f, const char *leg_expects, bool with_pbx, unsigned timeout_ms, bool bridge_now)
+{
+  memset(f, 0, sizeof *f);
+  f->late = !leg_expects;
+  for (int i = 0; i < 4; i++)
+    f->pbx[i] = udp_bind(i < 2 ? PBX_SDP_PORT + i : (i == 2 ? PBX_REAL_RTP : PBX_REAL_RTCP));
+
+  browser_leg_settings ls = {
+    .role = leg_role,
+    .peer_fingerprint = leg_expects,
+    .ice = {.controlling = false, .local_addresses = loopback, .port_min = 31120, .port_max = 31139,
+            .connect_timeout_ms = 3000, .log_id = "leg"},
+  };
+  g_assert_cmpint(browser_leg_new(id_gw, &ls, &leg_cb, f, &f->leg), ==, 0);
+  if (with_pbx) {
+    rtp_socket_settings rss = {.local_address = "127.0.0.1", .port_min = 31100, .port_max = 31119};
+    g_assert_cmpint(rtp_socket_new(&rss, &f->rs), ==, 0);
+    g_assert_cmpuint(rtp_socket_local_port(f->rs) % 2, ==, 0);
+    g_assert_cmpint(rtp_socket_set_remote(f->rs, "127.0.0.1", PBX_SDP_PORT, 0), ==, 0);
+  }
+  media_bridge_settings bs = {.timeout_ms = timeout_ms, .log_id = "bridge"};
+
+  ice_settings fs = {.controlling = true, .local_addresses = loopback, .port_min = 31140, .port_max = 31159,
+                     .connect_timeout_ms = 3000, .log_id = "browser"};
+  g_assert_cmpint(ice_agent_new(&fs, &fb_ice_cb, f, &f->ice), ==, 0);
+  g_assert_cmpint(dtls_session_new(id_browser, leg_role == DTLS_ROLE_SERVER ? DTLS_ROLE_CLIENT : DTLS_ROLE_SERVER,
+                                   dtls_identity_fingerprint(id_gw), &fb_dtls_cb, f, &f->dtls), ==, 0);
+
+  g_assert_cmpint(ice_agent_gather(browser_leg_ice(f->leg)), ==, 0);
+  g_assert_cmpint(ice_agent_gather(f->ice), ==, 0);
+  g_assert_true(run_until(f, both_gathered, 5000));
+  g_auto(GStrv) cl = ice_agent_local_candidates(browser_leg_ice(f->leg));
+  g_auto(GStrv) cb = ice_agent_local_candidates(f->ice);
+  const char *ul, *pl, *ub, *pb;
+  ice_agent_local_credentials(browser_leg_ice(f->leg), &ul, &pl);
+  ice_agent_local_credentials(f->ice, &ub, &pb);
+  g_assert_cmpint(ice_agent_set_remote(browser_leg_ice(f->leg), ub, pb, (const char *const *)cb), ==, 0);
+  g_assert_cmpint(ice_agent_set_remote(f->ice, ul, pl, (const char *const *)cl), ==, 0);
+  if (bridge_now) {
+    g_assert_cmpint(media_bridge_new(f->leg, f->rs, &bs, &bridge_cb, f, &f->bridge), ==, 0);
+    g_assert_cmpint(media_bridge_set_pt_map(f->bridge, pt_map, G_N_ELEMENTS(pt_map)), ==, 0);
+  }
+  g_assert_true(run_until(f, keyed, 5000));
+  if (!bridge_now && f->ready) {
+    g_assert_cmpint(media_bridge_new(f->leg, f->rs, &bs, &bridge_cb, f, &f->bridge), ==, 0);
+    g_assert_cmpint(media_bridge_set_pt_map(f->bridge, pt_map, G_N_ELEMENTS(pt_map)), ==, 0);
+  }
+}
+
+static void teardown(fixture *f)
+{
+  g_clear_pointer(&f->bridge, media_bridge_free);
+  g_clear_pointer(&f->leg, browser_leg_free);
+  g_clear_pointer(&f->rs, rtp_socket_free);
+  g_clear_pointer(&f->dtls, dtls_session_free);
+  g_clear_pointer(&f->ice, ice_agent_free);
+  g_clear_pointer(&f->srtp, srtp_leg_free);
+  g_clear_pointer(&f->why, g_free);
+  for (int i = 0; i < 4; i++)
+    close(f->pbx[i]);
+  for (int i = 0; i < 20; i++) /* libnice releases its sockets from idle sources */
+    g_main_context_iteration(NULL, FALSE);
+}
+
+/* fake browser -> gateway: packet SEQ */
+static void browser_send_rtp(fixture *f, uint16_t seq)
+{
+  uint8_t buf[12 + PAYLOAD + SRTP_LEG_MAX_TRAILER];
+  size_t len = make_rtp(buf, seq, pt_for(seq, true), 0x1111);
+
+  g_assert_cmpint(srtp_leg_protect(f->srtp, buf, &len, sizeof buf), ==, 0);
+  g_assert_cmpint(ice_agent_send(f->ice, buf, len), ==, 0);
+}
+
+static void browser_send_rtcp(fixture *f)
+{
+  uint8_t buf[8 + SRTP_LEG_MAX_TRAILER];
+  size_t len = make_rtcp_rr(buf, 0xaaaa);
+
+  g_assert_cmpint(srtp_leg_protect_rtcp(f->srtp, buf, &len, sizeof buf), ==, 0);
+  g_assert_cmpint(ice_agent_send(f->ice, buf, len), ==, 0);
+}
+
+static unsigned want_pbx_rx[4], want_rx_rtp, want_rx_rtcp;
+static bool pbx_got_all(fixture *f)
+{
+  for (int i = 0; i < 4; i++)
+    if (f->pbx_rx[i] < want_pbx_rx[i])
+      return false;
+  return true;
+}
+static bool browser_got_all(fixture *f) { return f->rx_rtp + f->rx_bad >= want_rx_rtp && f->rx_rtcp >= want_rx_rtcp; }
+
+/* browser -> PBX socket I: N packets in bursts of 50 */
+static void browser_to_pbx(fixture *f, uint16_t first, unsigned n, int i)
+{
+  for (unsigned k = 0; k < n;) {
+    for (unsigned b = 0; b < 50 && k < n; b++, k++)
+      browser_send_rtp(f, (uint16_t)(first + k));
+    want_pbx_rx[i] = f->pbx_rx[i] + (k % 50 ? k % 50 : 50);
+    g_assert_true(run_until(f, pbx_got_all, 3000));
+  }
+}
+
+/* ---- tests ---- */
+
+static void test_media(void)
+{
+  fixture f;
+  uint8_t buf[2048];
+
+  setup(&f, dtls_identity_fingerprint(id_browser), true, 0, true);
+  g_assert_true(f.ready);
+  g_assert_nonnull(f.srtp);
+  g_assert_false(f.failed);
+  g_assert_true(browser_leg_ready(f.leg));
+
+  /* browser -> PBX: to the SDP address while nothing came from the PBX */
+  memset(want_pbx_rx, 0, sizeof want_pbx_rx);
+  browser_to_pbx(&f, 0, PACKETS, 0);
+  g_assert_cmpuint(f.pbx_rx[0], ==, PACKETS);
+  g_assert_cmpuint(f.pbx_bad, ==, 0);
+
+  /* RTCP browser -> PBX: the SDP's RTCP port */
+  browser_send_rtcp(&f);
+  want_pbx_rx[1] = 1;
+  g_assert_true(run_until(&f, pbx_got_all, 3000));
+
+  /* PBX -> browser, from other ports than its SDP said */
+  uint16_t port = rtp_socket_local_port(f.rs);
+  for (unsigned k = 0; k < PACKETS;) {
+    for (unsigned b = 0; b < 50 && k < PACKETS; b++, k++)
+      udp_send(f.pbx[2], port, buf, make_rtp(buf, (uint16_t)k, pt_for((uint16_t)k, false), 0x2222));
+    want_rx_rtp = k;
+    g_assert_true(run_until(&f, browser_got_all, 3000));
+  }
+  g_assert_cmpuint(f.rx_rtp, ==, PACKETS);
+  g_assert_cmpuint(f.rx_bad, ==, 0);
+  udp_send(f.pbx[3], port + 1, buf, make_rtcp_rr(buf, 0xbbbb));
+  want_rx_rtcp = 1;
+  g_assert_true(run_until(&f, browser_got_all, 3000));
+
+  /* latched: the browser's media now goes where the PBX's came from */
+  f.pbx_next_seq = 1000;
+  browser_to_pbx(&f, 1000, 20, 2);
+  browser_send_rtcp(&f);
+  want_pbx_rx[3] = 1;
+  g_assert_true(run_until(&f, pbx_got_all, 3000));
+  run_for(&f, 50);
+  g_assert_cmpuint(f.pbx_rx[0], ==, PACKETS);
+  g_assert_cmpuint(f.pbx_rx[1], ==, 1);
+  g_assert_cmpuint(f.pbx_rx[2], ==, 20);
+  g_assert_cmpuint(f.pbx_rx[3], ==, 1);
+  g_assert_cmpuint(f.pbx_bad, ==, 0);
+
+  /* a tampered packet: counted, not forwarded */
+  {
+    uint8_t p[12 + PAYLOAD + SRTP_LEG_MAX_TRAILER];
+    size_t len = make_rtp(p, 2000, BROWSER_PT, 0x1111);
+    g_assert_cmpint(srtp_leg_protect(f.srtp, p, &len, sizeof p), ==, 0);
+    p[len - 1] ^= 1;
+    g_assert_cmpint(ice_agent_send(f.ice, p, len), ==, 0);
+    run_for(&f, 100);
+  }
+
+  browser_leg_stats ls;
+  rtp_socket_stats rs;
+  media_bridge_stats bs;
+  browser_leg_get_stats(f.leg, &ls);
+  rtp_socket_get_stats(f.rs, &rs);
+  media_bridge_get_stats(f.bridge, &bs);
+  g_assert_cmpuint(ls.rtp_in, ==, PACKETS + 20);
+  g_assert_cmpuint(ls.rtp_in_bytes, ==, (PACKETS + 20) * (12 + PAYLOAD));
+  g_assert_cmpuint(ls.rtcp_in, ==, 2);
+  g_assert_cmpuint(ls.rtp_out, ==, PACKETS);
+  g_assert_cmpuint(ls.rtcp_out, ==, 1);
+  g_assert_cmpuint(ls.auth_failures, ==, 1);
+  g_assert_cmpuint(ls.drops_out, ==, 0);
+  g_assert_cmpuint(rs.rtp_in, ==, PACKETS);
+  g_assert_cmpuint(rs.rtp_out, ==, PACKETS + 20);
+  g_assert_cmpuint(rs.rtcp_in, ==, 1);
+  g_assert_cmpuint(rs.rtcp_out, ==, 2);
+  g_assert_cmpuint(bs.rtp_to_pbx, ==, PACKETS + 20);
+  g_assert_cmpuint(bs.rtp_to_browser, ==, PACKETS);
+  g_assert_cmpuint(bs.rtcp_to_pbx, ==, 2);
+  g_assert_cmpuint(bs.rtcp_to_browser, ==, 1);
+  g_assert_cmpuint(bs.drops, ==, 0);
+  g_assert_false(f.failed);
+  teardown(&f);
+}
+
+/* The leg expects another certificate: on_failed, no keys, no media. */
+static void test_wrong_fingerprint(void)
+{
+  fixture f;
+  uint8_t buf[64 + SRTP_LEG_MAX_TRAILER];
+
+  setup(&f, dtls_identity_fingerprint(id_gw) /* its own: wrong */, true, 0, true);
+  g_assert_true(run_until(&f, failed_and_settled, 5000));
+  g_assert_true(f.failed);
+  g_assert_cmpstr(f.why, ==, "fingerprint mismatch");
+  g_assert_false(f.ready);
+  g_assert_null(f.srtp);
+  g_assert_false(browser_leg_ready(f.leg));
+
+  /* whatever comes from the browser now is dropped, nothing goes out */
+  buf[0] = 0x80;
+  memset(buf + 1, 0x11, 63);
+  buf[1] = BROWSER_PT;
+  if (f.fb_state == ICE_CONNECTED)
+    for (int i = 0; i < 10; i++)
+      g_assert_cmpint(ice_agent_send(f.ice, buf, 64), ==, 0);
+  size_t len = make_rtp(buf, 1, PBX_PT, 1);
+  g_assert_cmpint(browser_leg_send_rtp(f.leg, buf, len, sizeof buf), ==, -ENOTCONN);
+  udp_send(f.pbx[2], rtp_socket_local_port(f.rs), buf, len);
+  run_for(&f, 200);
+  for (int i = 0; i < 4; i++)
+    g_assert_cmpuint(f.pbx_rx[i], ==, 0);
+  browser_leg_stats ls;
+  browser_leg_get_stats(f.leg, &ls);
+  g_assert_cmpuint(ls.rtp_in + ls.rtp_out, ==, 0);
+  g_assert_cmpuint(ls.drops_out, ==, 2); /* ours, and the PBX's packet via the bridge */
+  media_bridge_stats bs;
+  media_bridge_get_stats(f.bridge, &bs);
+  g_assert_cmpuint(bs.rtp_to_browser + bs.rtp_to_pbx, ==, 0);
+  g_assert_cmpuint(bs.drops, ==, 1);
+  teardown(&f);
+}
+
+static bool timed_out(fixture *f) { return f->timed_out; }
+
+/* Media for longer than the timeout keeps it off; silence ends it in time. */
+static void test_timeout(void)
+{
+  fixture f;
+  const unsigned timeout_ms = 600;
+
+  setup(&f, dtls_identity_fingerprint(id_browser), true, timeout_ms, false);
+  g_assert_nonnull(f.bridge);
+  memset(want_pbx_rx, 0, sizeof want_pbx_rx);
+  gint64 last = 0;
+  for (uint16_t seq = 0; seq < 12; seq++) { /* 1.2 s of packets every 100 ms */
+    browser_send_rtp(&f, seq);
+    last = g_get_monotonic_time();
+    run_for(&f, 100);
+  }
+  g_assert_false(f.timed_out);
+  g_assert_cmpuint(f.pbx_rx[0], ==, 12);
+  g_assert_true(run_until(&f, timed_out, 3000));
+  gint64 after_ms = (f.timeout_at - last) / 1000;
+  g_test_message("timeout after %" G_GINT64_FORMAT " ms of silence", after_ms);
+  g_assert_cmpint(after_ms, >=, timeout_ms);
+  g_assert_cmpint(after_ms, <=, timeout_ms + timeout_ms / 4 + 100); /* checked every timeout/4 */
+  teardown(&f);
+}
+
+/* No PBX: the browser's RTP and RTCP come back to it. */
+static void test_echo(void)
+{
+  fixture f;
+
+  setup(&f, dtls_identity_fingerprint(id_browser), false, 0, true);
+  g_assert_true(f.ready);
+  for (uint16_t k = 0; k < PACKETS;) {
+    for (unsigned b = 0; b < 50 && k < PACKETS; b++, k++)
+      browser_send_rtp(&f, k);
+    want_rx_rtp = k;
+    want_rx_rtcp = 0;
+    g_assert_true(run_until(&f, browser_got_all, 3000));
+  }
+  g_assert_cmpuint(f.rx_rtp, ==, PACKETS);
+  g_assert_cmpuint(f.rx_bad, ==, 0);
+  media_bridge_stats bs;
+  media_bridge_get_stats(f.bridge, &bs);
+  g_assert_cmpuint(bs.rtp_to_browser, ==, PACKETS);
+  g_assert_cmpuint(bs.rtp_to_pbx, ==, 0);
+  teardown(&f);
+}
+
+/* The gateway as DTLS client (a=setup:active, the browser passive), echo. */
+static void test_leg_dtls_client(void)
+{
+  fixture f;
+
+  leg_role = DTLS_ROLE_CLIENT;
+  setup(&f, dtls_identity_fingerprint(id_browser), false, 0, true);
+  leg_role = DTLS_ROLE_SERVER;
+  g_assert_true(f.ready);
+  g_assert_nonnull(f.srtp);
+  for (uint16_t k = 0; k < 100; k++)
+    browser_send_rtp(&f, k);
+  browser_send_rtcp(&f); /* reflected too */
+  want_rx_rtp = 100;
+  want_rx_rtcp = 1;
+  g_assert_true(run_until(&f, browser_got_all, 3000));
+  g_assert_cmpuint(f.rx_rtp, ==, 100);
+  g_assert_cmpuint(f.rx_rtcp, ==, 1);
+  g_assert_cmpuint(f.rx_bad, ==, 0);
+  teardown(&f);
+}
+
+/* The browser's fingerprint comes after the handshake (its SDP late): media
+ * starts only then. */
+static void test_late_fingerprint(void)
+{
+  fixture f;
+
+  setup(&f, NULL, true, 0, true);
+  g_assert_nonnull(f.srtp); /* the client is done */
+  run_for(&f, 100);
+  g_assert_false(f.ready);
+  g_assert_cmpint(browser_leg_set_peer_fingerprint(f.leg, dtls_identity_fingerprint(id_browser)), ==, 0);
+  g_assert_true(f.ready);
+  memset(want_pbx_rx, 0, sizeof want_pbx_rx);
+  browser_to_pbx(&f, 0, 50, 0);
+  g_assert_cmpuint(f.pbx_bad, ==, 0);
+  teardown(&f);
+}
+
+int main(int argc, char **argv)
+{
+  int r;
+
+  g_test_init(&argc, &argv, NULL);
+  g_assert_cmpint(dtls_identity_new(&id_gw), ==, 0);
+  g_assert_cmpint(dtls_identity_new(&id_browser), ==, 0);
+  g_test_add_func("/media-bridge/media", test_media);
+  g_test_add_func("/media-bridge/wrong-fingerprint", test_wrong_fingerprint);
+  g_test_add_func("/media-bridge/timeout", test_timeout);
+  g_test_add_func("/media-bridge/echo", test_echo);
+  g_test_add_func("/media-bridge/late-fingerprint", test_late_fingerprint);
+  g_test_add_func("/media-bridge/leg-dtls-client", test_leg_dtls_client);
+  r = g_test_run();
+  dtls_identity_free(id_gw);
+  dtls_identity_free(id_browser);
+  return r;
+}

@@ -1,0 +1,241 @@
+/* Plain RTP/RTCP toward the PBX: see rtp_socket.h. */
+#include "webrtc/rtp_socket.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <glib-unix.h>
+
+#include "webrtc/demux.h"
+#include "webrtc/srtp.h"
+
+#define RTP_MAX_PACKET 1500
+
+typedef struct {
+  struct sockaddr_storage addr;
+  socklen_t len;
+  bool latched;
+} peer_addr;
+
+struct rtp_socket {
+  int fd[2];             /* RTP, RTCP (-1 with rtcp-mux) */
+  GSource *source[2];
+  GMainContext *context;
+  uint16_t port;
+  bool mux;
+  peer_addr remote[2];   /* where RTP, RTCP go */
+  rtp_socket_media_fn on_rtp, on_rtcp;
+  void *user;
+  rtp_socket_stats stats;
+  uint8_t buf[RTP_MAX_PACKET + SRTP_LEG_MAX_TRAILER];
+};
+
+static int parse_address(const char *text, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+  struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+  struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+  memset(ss, 0, sizeof *ss);
+  if (inet_pton(AF_INET, text, &sin->sin_addr) == 1) {
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(port);
+    *len = sizeof *sin;
+    return 0;
+  }
+  if (inet_pton(AF_INET6, text, &sin6->sin6_addr) == 1) {
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(port);
+    *len = sizeof *sin6;
+    return 0;
+  }
+  return -EINVAL;
+}
+
+static int bind_one(const struct sockaddr_storage *base, socklen_t len, uint16_t port)
+{
+  struct sockaddr_storage ss = *base;
+  int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+  if (fd < 0)
+    return -errno;
+  if (ss.ss_family == AF_INET)
+    ((struct sockaddr_in *)&ss)->sin_port = htons(port);
+  else
+    ((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+  if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+    int r = -errno;
+    close(fd);
+    return r;
+  }
+  return fd;
+}
+
+/* Media hot path: drains socket I until EAGAIN. */
+static gboolean on_readable(gint fd, GIOCondition cond, gpointer data)
+{
+  rtp_socket *s = data;
+  bool is_rtcp_socket = fd == s->fd[1];
+
+  for (;;) {
+    struct sockaddr_storage from;
+    socklen_t from_len = sizeof from;
+    ssize_t n = recvfrom(fd, s->buf, RTP_MAX_PACKET, MSG_TRUNC, (struct sockaddr *)&from, &from_len);
+
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      break; /* EAGAIN, or an ICMP error reported late: wait for the next wakeup */
+    }
+    if (G_UNLIKELY(n > RTP_MAX_PACKET || n < 8 || demux_classify(s->buf, (size_t)n) != DEMUX_RTP)) {
+      s->stats.drops_in++;
+      continue;
+    }
+    bool rtcp = is_rtcp_socket || (s->mux && demux_is_rtcp(s->buf, (size_t)n));
+    peer_addr *p = &s->remote[rtcp];
+    rtp_socket_media_fn fn = rtcp ? s->on_rtcp : s->on_rtp;
+
+    if (G_UNLIKELY(!p->latched)) {
+      memcpy(&p->addr, &from, from_len);
+      p->len = from_len;
+      p->latched = true;
+    }
+    if (G_UNLIKELY(!fn)) {
+      s->stats.drops_in++;
+      continue;
+    }
+    if (rtcp) {
+      s->stats.rtcp_in++;
+      s->stats.rtcp_in_bytes += (uint64_t)n;
+    } else {
+      s->stats.rtp_in++;
+      s->stats.rtp_in_bytes += (uint64_t)n;
+    }
+    fn(s->user, s->buf, (size_t)n, sizeof s->buf);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static void attach(rtp_socket *s, int i)
+{
+  s->source[i] = g_unix_fd_source_new(s->fd[i], G_IO_IN);
+  g_source_set_callback(s->source[i], G_SOURCE_FUNC(on_readable), s, NULL);
+  g_source_attach(s->source[i], s->context);
+}
+
+int rtp_socket_new(const rtp_socket_settings *settings, rtp_socket **ret)
+{
+  struct sockaddr_storage base;
+  socklen_t len;
+
+  g_return_val_if_fail(settings && ret, -EINVAL);
+  if (settings->port_min > settings->port_max ||
+      parse_address(settings->local_address ? settings->local_address : "0.0.0.0", 0, &base, &len) < 0)
+    return -EINVAL;
+
+  for (uint32_t port = (settings->port_min + 1u) & ~1u; port + (settings->rtcp_mux ? 0 : 1) <= settings->port_max;
+       port += 2) {
+    int rtp = bind_one(&base, len, (uint16_t)port), rtcp = -1;
+    if (rtp < 0)
+      continue;
+    if (!settings->rtcp_mux && (rtcp = bind_one(&base, len, (uint16_t)(port + 1))) < 0) {
+      close(rtp);
+      continue;
+    }
+    rtp_socket *s = g_new0(rtp_socket, 1);
+    s->fd[0] = rtp;
+    s->fd[1] = rtcp;
+    s->port = (uint16_t)port;
+    s->mux = settings->rtcp_mux;
+    s->context = settings->context ? g_main_context_ref(settings->context) : g_main_context_ref_thread_default();
+    attach(s, 0);
+    if (rtcp >= 0)
+      attach(s, 1);
+    *ret = s;
+    return 0;
+  }
+  return -EADDRINUSE;
+}
+
+void rtp_socket_free(rtp_socket *s)
+{
+  if (!s)
+    return;
+  for (int i = 0; i < 2; i++) {
+    if (s->source[i]) {
+      g_source_destroy(s->source[i]);
+      g_source_unref(s->source[i]);
+    }
+    if (s->fd[i] >= 0)
+      close(s->fd[i]);
+  }
+  g_main_context_unref(s->context);
+  g_free(s);
+}
+
+void rtp_socket_set_sink(rtp_socket *s, rtp_socket_media_fn on_rtp, rtp_socket_media_fn on_rtcp, void *user)
+{
+  s->on_rtp = on_rtp;
+  s->on_rtcp = on_rtcp;
+  s->user = user;
+}
+
+uint16_t rtp_socket_local_port(const rtp_socket *s)
+{
+  return s->port;
+}
+
+int rtp_socket_set_remote(rtp_socket *s, const char *address, uint16_t rtp_port, uint16_t rtcp_port)
+{
+  peer_addr p[2] = {0};
+
+  if (!address || rtp_port == 0)
+    return -EINVAL;
+  if (rtcp_port == 0)
+    rtcp_port = s->mux ? rtp_port : (uint16_t)(rtp_port + 1);
+  if (parse_address(address, rtp_port, &p[0].addr, &p[0].len) < 0 ||
+      parse_address(address, rtcp_port, &p[1].addr, &p[1].len) < 0)
+    return -EINVAL;
+  memcpy(s->remote, p, sizeof p);
+  return 0;
+}
+
+static int send_to(rtp_socket *s, int i, const uint8_t *buf, size_t len)
+{
+  const peer_addr *p = &s->remote[i];
+  int fd = s->fd[s->mux ? 0 : i];
+
+  if (G_UNLIKELY(p->len == 0)) {
+    s->stats.drops_out++;
+    return -ENOTCONN;
+  }
+  if (G_UNLIKELY(sendto(fd, buf, len, 0, (const struct sockaddr *)&p->addr, p->len) != (ssize_t)len)) {
+    s->stats.drops_out++;
+    return -EAGAIN;
+  }
+  if (i) {
+    s->stats.rtcp_out++;
+    s->stats.rtcp_out_bytes += len;
+  } else {
+    s->stats.rtp_out++;
+    s->stats.rtp_out_bytes += len;
+  }
+  return 0;
+}
+
+int rtp_socket_send_rtp(rtp_socket *s, const uint8_t *buf, size_t len)
+{
+  return send_to(s, 0, buf, len);
+}
+
+int rtp_socket_send_rtcp(rtp_socket *s, const uint8_t *buf, size_t len)
+{
+  return send_to(s, 1, buf, len);
+}
+
+void rtp_socket_get_stats(const rtp_socket *s, rtp_socket_stats *out)
+{
+  *out = s->stats;
+}

@@ -1,0 +1,56 @@
+/* The PBX's media for one call: plain RTP/RTCP over UDP.
+ *
+ * An even port from a range for RTP and port+1 for RTCP (or one socket with
+ * rtcp-mux), watched by fd sources on the given context.  Symmetric RTP:
+ * packets go to the address from the PBX's SDP until one arrives, then to
+ * wherever RTP (and, separately, RTCP) came from; a new SDP address
+ * (rtp_socket_set_remote) unlatches.  Each wakeup drains the socket until
+ * EAGAIN into one fixed buffer that has SRTP_LEG_MAX_TRAILER bytes of room
+ * after the largest packet, so the receiver can protect in place.
+ * The receive and send paths do not allocate, log or lock.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <glib.h>
+
+typedef struct rtp_socket rtp_socket;
+
+typedef struct {
+  const char *local_address;  /* numeric IPv4/IPv6; NULL: 0.0.0.0 */
+  uint16_t port_min, port_max; /* RTP on an even port within, RTCP on +1 */
+  bool rtcp_mux;               /* one socket for both */
+  GMainContext *context;       /* NULL: the default context */
+} rtp_socket_settings;
+
+/* Media hot path: LEN bytes in BUF of capacity CAP (>= LEN + SRTP_LEG_MAX_TRAILER),
+ * may be modified in place; valid during the call only.  Do not free the
+ * socket from inside it. */
+typedef void (*rtp_socket_media_fn)(void *user, uint8_t *buf, size_t len, size_t cap);
+
+typedef struct {
+  uint64_t rtp_in, rtp_in_bytes, rtcp_in, rtcp_in_bytes;
+  uint64_t rtp_out, rtp_out_bytes, rtcp_out, rtcp_out_bytes;
+  uint64_t drops_in;  /* too large, too short, not RTP, no sink */
+  uint64_t drops_out; /* no remote yet, or sendto failed */
+} rtp_socket_stats;
+
+/* 0, -EINVAL (bad settings), -EADDRINUSE (no free even port pair in the range). */
+int rtp_socket_new(const rtp_socket_settings *settings, rtp_socket **ret);
+void rtp_socket_free(rtp_socket *s); /* NULL: no-op */
+
+void rtp_socket_set_sink(rtp_socket *s, rtp_socket_media_fn on_rtp, rtp_socket_media_fn on_rtcp,
+                         void *user);
+uint16_t rtp_socket_local_port(const rtp_socket *s); /* the RTP port (even) */
+
+/* The PBX's address from its SDP (numeric); RTCP_PORT 0: RTP_PORT + 1 (with
+ * rtcp-mux: RTP_PORT).  Drops the latched addresses.  0 or -EINVAL. */
+int rtp_socket_set_remote(rtp_socket *s, const char *address, uint16_t rtp_port, uint16_t rtcp_port);
+
+/* Media hot path.  0, -ENOTCONN (no remote), -EAGAIN (not sent). */
+int rtp_socket_send_rtp(rtp_socket *s, const uint8_t *buf, size_t len);
+int rtp_socket_send_rtcp(rtp_socket *s, const uint8_t *buf, size_t len);
+
+void rtp_socket_get_stats(const rtp_socket *s, rtp_socket_stats *out);
