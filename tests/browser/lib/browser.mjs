@@ -15,8 +15,10 @@
 // server starts (see bundleForBrowser); SIP.js ships ES modules (lib/) that
 // the page imports as they are.
 
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -160,17 +162,120 @@ export async function startWebServer() {
 // ---------------------------------------------------------------------------
 // Chromium.
 
-export async function launchChromium({ timeoutMs = 30000 } = {}) {
+// loopbackIce: for real WebRTC media between Chromium and rtcsipd (libnice on
+// 127.0.0.1).  Needs the test to run in a loopback-only network namespace
+// (runInLoopbackNetns below) and adds LOOPBACK_ICE_ARGS.
+export async function launchChromium({ timeoutMs = 30000, loopbackIce = false } = {}) {
   needModules();
   if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (set CHROMIUM; Debian package chromium)`);
+  let args = CHROMIUM_ARGS;
+  if (loopbackIce) {
+    const outside = nonLoopbackAddresses();
+    if (outside.length) {
+      throw new Error('launchChromium({ loopbackIce: true }) outside a loopback-only network namespace: ' +
+        `Chromium would use ${outside.join(', ')} for ICE; call \`await runInLoopbackNetns()\` first`);
+    }
+    args = [...CHROMIUM_ARGS, ...LOOPBACK_ICE_ARGS];
+  }
   const { chromium } = await import('playwright-core');
   // A launch without userDataDir gets a fresh temporary profile, removed on close.
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args,
     timeout: timeoutMs,
   });
+}
+
+// ---------------------------------------------------------------------------
+// WebRTC (ICE) over 127.0.0.1 only.
+//
+// The rule: test traffic goes only to 127.0.0.0/8 or to network namespaces
+// the test makes.  Chromium 156 on this machine (lo, eth0 = 192.0.2.2 and
+// fd00::2), with the DESIGN.md flags, two RTCPeerConnections in one page:
+//  - no extra flag: host candidates on 192.0.2.2 and fd00::2 only; loopback
+//    is never gathered.  (With getUserMedia granted, as here through
+//    --use-fake-ui-for-media-stream, they are raw addresses, not mDNS .local
+//    names; loopback candidates are never mDNS-obfuscated either, so
+//    --disable-features=WebRtcHideLocalIpsWithMdns changes nothing here,
+//    and it would replace playwright's own --disable-features list.)
+//  - --allow-loopback-in-peer-connection: 127.0.0.1 and ::1 are gathered too,
+//    but so are 192.0.2.2 and fd00::2, and the selected pair is
+//    fd00::2 <-> fd00::2.  Even when only the peer's 127.0.0.1 candidate is
+//    signalled, the selected pair is 192.0.2.2 -> 127.0.0.1: the local side
+//    is still the outside address, and an offer to rtcsipd would carry the
+//    192.0.2.2 / fd00::2 candidates, which libnice would then check.
+//  - --force-webrtc-ip-handling-policy=default | default_public_interface_only
+//    | disable_non_proxied_udp, --enforce-webrtc-ip-permission-check: no
+//    change to the candidates (and no policy means "loopback only").
+// What works: run the whole test -- node (test web server, harness),
+// Kamailio, SIPp, rtcsipd and Chromium -- in a fresh network namespace whose
+// only interface is lo (127.0.0.1; IPv6 off), and launch Chromium with
+// --allow-loopback-in-peer-connection.  Chromium then has nothing to gather
+// but 127.0.0.1, every candidate and the selected pair are 127.0.0.1, and
+// the harness keeps working unchanged since everything shares that lo
+// (checked: libraries, jssip, sipjs and demo pass in such a namespace).  Both
+// halves are needed: in the namespace without the flag Chromium gathers no
+// candidate at all (the demo's call then hangs at "calling").
+// Playwright drives Chromium over a pipe, so it does not care about the
+// namespace.  Tested by ice-loopback.test.mjs.  Needs root (or CAP_SYS_ADMIN)
+// and unshare(1) and ip(8).
+//
+//   import { runInLoopbackNetns, launchChromium } from './lib/browser.mjs';
+//   await runInLoopbackNetns();                // first, before importing node:test
+//   const { default: test } = await import('node:test');
+//   ... const browser = await launchChromium({ loopbackIce: true });
+
+export const LOOPBACK_ICE_ARGS = ['--allow-loopback-in-peer-connection'];
+export const NETNS_ENV = 'RTCSIPD_TEST_LOOPBACK_NETNS';
+
+const isLoopbackAddress = (a) => /^127\./.test(a) || a === '::1';
+
+// The addresses of this network namespace outside 127.0.0.0/8 and ::1.
+export function nonLoopbackAddresses() {
+  const out = [];
+  for (const [name, addrs] of Object.entries(os.networkInterfaces())) {
+    for (const a of addrs || []) if (!isLoopbackAddress(a.address)) out.push(`${a.address} (${name})`);
+  }
+  return out;
+}
+
+// Re-runs this node process (same node, flags, script and arguments; same
+// stdin/stdout/stderr, so that node --test's runner and TAP see nothing
+// different) in a new network namespace with only lo up, and exits with its
+// status: in the parent this never returns.  In the re-run (NETNS_ENV set)
+// it checks that the namespace has no address outside loopback and returns.
+// Call it at the top of a test file, before node:test is imported (so that
+// the parent registers no tests).  ipv6: keep ::1 (default: IPv6 off).
+export async function runInLoopbackNetns({ ipv6 = false } = {}) {
+  if (process.env[NETNS_ENV] === '1') {
+    const outside = nonLoopbackAddresses();
+    if (outside.length) throw new Error(`${NETNS_ENV}=1 but this network namespace has ${outside.join(', ')}`);
+    return;
+  }
+  const setup = [
+    'PATH="$PATH:/usr/sbin:/sbin"',
+    'ip link set lo up || exit 97',
+    ipv6 ? ':' : 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 ' +
+      'net.ipv6.conf.lo.disable_ipv6=1 2>/dev/null || true',
+    'exec "$@"',
+  ].join('\n');
+  const child = spawn('unshare', ['--net', '--', 'sh', '-c', setup, 'sh',
+    process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, [NETNS_ENV]: '1' },
+  });
+  const forward = (sig) => () => { try { child.kill(sig); } catch { /* gone */ } };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, forward(sig));
+  const code = await new Promise((resolve) => {
+    child.on('error', (e) => {
+      process.stderr.write(`cannot run the test in a network namespace (unshare --net, needs root): ${e.message}\n`);
+      resolve(1);
+    });
+    child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 + (os.constants.signals[sig] || 0) : 1)));
+  });
+  if (code === 97) process.stderr.write('in the new network namespace, `ip link set lo up` failed\n');
+  process.exit(code);
 }
 
 // Opens the test page in a new context of BROWSER.  Returns an AgentPage.
