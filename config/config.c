@@ -120,6 +120,7 @@ typedef struct {
   char *why;
   char *turn_username; /* for every TURN server, see finish() */
   char *turn_password;
+  bool ice_addresses_set; /* [media] ice_addresses given (maybe empty) */
 } parse_ctx;
 
 typedef int (*key_parser)(parse_ctx *p, const char *value);
@@ -305,6 +306,16 @@ static int parse_domains(parse_ctx *p, const char *v)
   return 0;
 }
 
+static int parse_echo_user(parse_ctx *p, const char *v)
+{
+  for (const char *c = v; *c; c++)
+    if (!g_ascii_isalnum(*c) && !strchr("-_.!~*'()&=+$,;?/", *c))
+      return fail(p, "'%s' is not a SIP user name", v);
+  g_free(p->c->echo_user);
+  p->c->echo_user = g_strdup(v);
+  return 0;
+}
+
 static int parse_pbx_host(parse_ctx *p, const char *v)
 {
   if (!is_host(v))
@@ -363,6 +374,32 @@ static int parse_rtp_port_min(parse_ctx *p, const char *v)
 static int parse_rtp_port_max(parse_ctx *p, const char *v)
 {
   return parse_port_value(p, v, &p->c->rtp_port_max);
+}
+
+static int parse_ice_addresses(parse_ctx *p, const char *v)
+{
+  g_auto(GStrv) parts = g_regex_split_simple("[,;\\s]+", v, 0, 0);
+  GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+
+  for (unsigned i = 0; parts[i]; i++) {
+    if (*parts[i] == '\0')
+      continue;
+    if (!is_ip_literal(parts[i])) {
+      g_ptr_array_free(out, TRUE);
+      return fail(p, "'%s' is not an IP address", parts[i]);
+    }
+    g_ptr_array_add(out, g_strdup(parts[i]));
+  }
+  p->ice_addresses_set = true;
+  g_strfreev(p->c->ice_addresses);
+  p->c->ice_addresses = NULL;
+  if (out->len == 0) {
+    g_ptr_array_free(out, TRUE);
+    return 0; /* all interfaces */
+  }
+  g_ptr_array_add(out, NULL);
+  p->c->ice_addresses = (char **)g_ptr_array_free(out, FALSE);
+  return 0;
 }
 
 static void ice_servers_free(config_ice_server *list, size_t n)
@@ -482,6 +519,7 @@ static const config_key schema[] = {
   { "sip",       "listen",              parse_sip_listen },
   { "sip",       "advertised_address",  parse_advertised_address },
   { "sip",       "domains",             parse_domains },
+  { "sip",       "echo_user",           parse_echo_user },
   { "pbx",       "host",                parse_pbx_host },
   { "pbx",       "port",                parse_pbx_port },
   { "pbx",       "transport",           parse_pbx_transport },
@@ -492,6 +530,7 @@ static const config_key schema[] = {
   { "media",     "turn_servers",        parse_turn_servers },
   { "media",     "turn_username",       parse_turn_username },
   { "media",     "turn_password",       parse_turn_password },
+  { "media",     "ice_addresses",       parse_ice_addresses },
   { "limits",    "connections_per_ip",  parse_connections_per_ip },
   { "limits",    "max_message_size",    parse_max_message_size },
   { "limits",    "max_registrations",   parse_max_registrations },
@@ -527,6 +566,7 @@ static void set_defaults(config *c)
   c->static_dir = default_static_dir();
   c->sip.host = g_strdup("127.0.0.1");
   c->sip.port = 5070;
+  c->echo_user = g_strdup("echo");
   c->pbx_port = 0; /* from the transport, see finish() */
   c->pbx_transport = SIP_TRANSPORT_UDP;
   c->rtp_port_min = 20000;
@@ -564,6 +604,10 @@ static int finish(config *c, const parse_ctx *p, const line_index *ix, char **er
              "missing: required when listen is %s (the PBX must know where to reach rtcsipd)",
              c->sip.host);
     c->advertised_address = g_strdup(c->sip.host);
+  }
+  if (!p->ice_addresses_set && is_ip_literal(c->advertised_address)) {
+    c->ice_addresses = g_new0(char *, 2);
+    c->ice_addresses[0] = g_strdup(c->advertised_address);
   }
   if (!c->pbx_host)
     REFUSE("pbx", "host", "missing: the PBX (or outbound proxy) address is required");
@@ -687,6 +731,8 @@ void config_free(config *c)
   g_free(c->sip.host);
   g_free(c->advertised_address);
   g_strfreev(c->domains);
+  g_free(c->echo_user);
+  g_strfreev(c->ice_addresses);
   g_free(c->pbx_host);
   g_free(c->pbx_tls_directory);
   ice_servers_free(c->stun_servers, c->n_stun_servers);

@@ -50,6 +50,8 @@ typedef struct config {
   config_listen sip;         /* where rtcsipd's SIP side binds, toward the PBX */
   char *advertised_address;  /* the address put in SIP (Via, Contact) and SDP */
   char **domains;            /* NULL-terminated; the SIP domains served */
+  char *echo_user;           /* sip:ECHO_USER@domain is answered by rtcsipd itself
+                              * (media reflected); "" disables it */
 
   /* [pbx] */
   char *pbx_host;
@@ -64,6 +66,8 @@ typedef struct config {
   size_t n_stun_servers;
   config_ice_server *turn_servers;
   size_t n_turn_servers;
+  char **ice_addresses;      /* NULL-terminated IP literals for host candidates;
+                              * NULL: all interfaces */
 
   /* [limits] */
   unsigned connections_per_ip;   /* WebSocket connections from one address */

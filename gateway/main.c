@@ -25,6 +25,7 @@
 #include "gateway/selfsigned.h"
 #include "sip/pbx.h"
 #include "sip/ws_edge.h"
+#include "webrtc/dtls.h"
 
 #define SHUTDOWN_GRACE_MS 2000
 #define STATUS_INTERVAL_S 2
@@ -34,6 +35,7 @@ typedef struct {
   config *cfg;
   su_root_t *root;
   router *router;
+  dtls_identity *dtls_id; /* one per process: its fingerprint goes in every SDP */
   ws_edge *edge;
   pbx_link *pbx;
   char *cert_pem; /* self-signed development certificate, when made */
@@ -189,7 +191,12 @@ static int start(daemon_state *d)
     log_msg(LOG_WARNING, "**********************************************************");
   }
 
-  d->router = router_new(c);
+  r = dtls_identity_new(&d->dtls_id);
+  if (r < 0) {
+    log_msg(LOG_ERR, "cannot make the DTLS certificate: %s", g_strerror(-r));
+    return r;
+  }
+  d->router = router_new(c, d->dtls_id);
 
   ws_edge_settings ws = {
     .ws_host = c->ws.host, .ws_port = c->ws.port,
@@ -227,6 +234,7 @@ static void stop(daemon_state *d)
   router_free(d->router);   /* answers what is pending */
   pbx_link_free(d->pbx);
   ws_edge_free(d->edge);
+  dtls_identity_free(d->dtls_id);
   g_free(d->cert_pem);
   if (d->key_pem) {
     explicit_bzero(d->key_pem, strlen(d->key_pem));

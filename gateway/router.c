@@ -11,6 +11,7 @@
 
 #include "config/log.h"
 #include "gateway/bindings.h"
+#include "gateway/echo.h"
 #include "sip/rewrite.h"
 #include "sip/sipmsg.h"
 
@@ -18,6 +19,8 @@
 
 struct router {
   const config *cfg;
+  const dtls_identity *dtls_id;
+  GPtrArray *calls;       /* echo_call: calls rtcsipd answers itself */
   ws_edge *edge;
   pbx_link *pbx;
   bindings *bindings;
@@ -265,14 +268,36 @@ done:
   pbx_tx_free(t);
 }
 
+static void on_echo_ended(void *user, echo_call *call)
+{
+  router *r = user;
+
+  g_ptr_array_remove_fast(r->calls, call);
+  echo_call_free(call);
+}
+
+static void start_echo_call(router *r, ws_conn *conn, msg_t *msg)
+{
+  static const echo_callbacks cb = { .on_ended = on_echo_ended };
+  echo_call *call = NULL;
+
+  if (echo_call_new(r->cfg, r->dtls_id, r->edge, conn, msg, &cb, r, &call) == 0)
+    g_ptr_array_add(r->calls, call);
+}
+
 static void handle_browser_request(router *r, ws_conn *conn, msg_t *msg)
 {
   sip_t *sip = sip_object(msg);
   const url_t *ruri = sip->sip_request->rq_url;
   sip_method_t method = sip->sip_request->rq_method;
 
+  for (guint i = 0; i < r->calls->len; i++)
+    if (echo_call_matches(r->calls->pdata[i], ws_conn_id(conn), msg)) {
+      echo_call_on_request(r->calls->pdata[i], msg);
+      return;
+    }
   if (method == sip_method_ack) {
-    msg_destroy(msg); /* no INVITE is handled here, so no ACK belongs to us */
+    msg_destroy(msg); /* an ACK of no dialog here: nothing to answer */
     return;
   }
   rewrite_pop_ws_routes(msg);
@@ -294,6 +319,10 @@ static void handle_browser_request(router *r, ws_conn *conn, msg_t *msg)
   }
   if (method == sip_method_register) {
     handle_register(r, conn, msg);
+    return;
+  }
+  if (method == sip_method_invite && echo_is_target(r->cfg, msg)) {
+    start_echo_call(r, conn, msg);
     return;
   }
   if (method == sip_method_invite || method == sip_method_cancel) {
@@ -466,6 +495,9 @@ static void on_ws_close(void *user, ws_conn *conn)
   gpointer value;
   GPtrArray *gone = g_ptr_array_new();
 
+  for (guint i = 0; i < r->calls->len; i++)
+    if (echo_call_flow(r->calls->pdata[i]) == flow)
+      echo_call_on_ws_closed(r->calls->pdata[i]);
   g_hash_table_iter_init(&it, r->to_browser);
   while (g_hash_table_iter_next(&it, NULL, &value))
     if (((browser_tx *)value)->flow == flow)
@@ -509,11 +541,13 @@ static gboolean on_expire_tick(gpointer user)
   return G_SOURCE_CONTINUE;
 }
 
-router *router_new(const config *cfg)
+router *router_new(const config *cfg, const dtls_identity *dtls_id)
 {
   router *r = g_new0(router, 1);
 
   r->cfg = cfg;
+  r->dtls_id = dtls_id;
+  r->calls = g_ptr_array_new();
   r->bindings = bindings_new();
   r->to_browser = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                         (GDestroyNotify)browser_tx_free);
@@ -562,6 +596,9 @@ void router_free(router *r)
     pbx_tx_free(t);
   }
   g_hash_table_destroy(r->to_pbx);
+  for (guint i = 0; i < r->calls->len; i++)
+    echo_call_free(r->calls->pdata[i]);
+  g_ptr_array_free(r->calls, TRUE);
   bindings_free(r->bindings);
   g_source_remove(r->expire_timer);
   g_free(r);

@@ -7,7 +7,9 @@
  * From the PBX: a request to a binding's token is delivered over that
  * binding's flow with the browser's Contact as Request-URI; a gone browser
  * gets 480 at once.  Nothing is ever sent anywhere but the PBX and the flows.
- * Calls (INVITE) are not handled here.
+ * Calls: an INVITE to the echo target ([sip] echo_user) starts an echo
+ * call (echo.h), and the requests of its dialog go to it; other INVITEs get
+ * 501 for now.
  */
 #pragma once
 
@@ -16,10 +18,12 @@
 #include "config/config.h"
 #include "sip/pbx.h"
 #include "sip/ws_edge.h"
+#include "webrtc/dtls.h"
 
 typedef struct router router;
 
-router *router_new(const config *cfg);
+/* DTLS_ID: the process's DTLS identity (outlives the router). */
+router *router_new(const config *cfg, const dtls_identity *dtls_id);
 void router_free(router *r);
 /* The two sides, once created (they take the router's callbacks). */
 void router_attach(router *r, ws_edge *edge, pbx_link *pbx);

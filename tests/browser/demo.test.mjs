@@ -1,16 +1,24 @@
 // The demo page as rtcsipd serves it (gateway/www, as built: demo.js bundled
 // with JsSIP by esbuild), driven in headless Chromium through its labelled
 // fields and buttons: it registers (digest) through rtcsipd (ws://, the page's
-// own origin) to Kamailio, shows a MESSAGE from SIPp, shows a call to `echo`
-// failing with its cause, and un-registers.  A screenshot of the page after
-// the call goes to tests/artifacts/browser/demo.png.
-import test from 'node:test';
-import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { withEnv, startPbxAndGateway, randomToken, testsDir, waitFor } from '../lib/harness.mjs';
-import { launchChromium, AgentPage, artifactsDir } from './lib/browser.mjs';
-import { DOMAIN, sippMessage, assertDigestExchange } from './lib/steps.mjs';
+// own origin) to Kamailio, shows a MESSAGE from SIPp, calls `echo` (answered
+// by rtcsipd itself), sends a DTMF digit, hangs up, and un-registers.  A
+// screenshot of the page during the call goes to tests/artifacts/browser/demo.png.
+//
+// The call carries real WebRTC media, so the test runs in a loopback-only
+// network namespace with Chromium's loopback ICE (see ice-loopback.test.mjs).
+import { runInLoopbackNetns, launchChromium, AgentPage, artifactsDir } from './lib/browser.mjs';
+
+// Re-runs this file in a fresh network namespace with only lo (the parent
+// exits here); must come before node:test is loaded.
+await runInLoopbackNetns();
+
+const { default: test } = await import('node:test');
+const { default: assert } = await import('node:assert/strict');
+const { default: fs } = await import('node:fs');
+const { default: path } = await import('node:path');
+const { withEnv, startPbxAndGateway, randomToken, testsDir, waitFor } = await import('../lib/harness.mjs');
+const { DOMAIN, sippMessage, assertDigestExchange } = await import('./lib/steps.mjs');
 
 const WWW = process.env.RTCSIPD_WWW || path.resolve(testsDir, '../build/gateway/www');
 const ALICE = { username: 'alice', password: `pw-${randomToken(8)}` };
@@ -27,7 +35,7 @@ async function waitForText(locator, re, ms, what) {
   return last;
 }
 
-test('demo page: register, MESSAGE, a call to echo that fails with its cause, unregister',
+test('demo page: register, MESSAGE, a call to echo with DTMF and hang-up, unregister',
   { timeout: 100000 }, () => withEnv('browser-demo', async (env) => {
     for (const f of ['index.html', 'demo.js', 'demo.css']) {
       assert.ok(fs.existsSync(path.join(WWW, f)), `${f} not built in ${WWW} (ninja -C BUILD)`);
@@ -36,7 +44,7 @@ test('demo page: register, MESSAGE, a call to echo that fails with its cause, un
       domain: DOMAIN, users: [ALICE],
       rtcsipd: { overrides: { websocket: { static_dir: WWW } } },
     });
-    const browser = await launchChromium();
+    const browser = await launchChromium({ loopbackIce: true });
     env.defer(() => browser.close());
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -82,32 +90,40 @@ test('demo page: register, MESSAGE, a call to echo that fails with its cause, un
       assert.deepEqual(r.responses, [200], `SIPp must get JsSIP's 200:\n${r.messages}`);
       await waitForText(log, new RegExp(`message from sip:sipp@${DOMAIN}: ${body}`), 5000, 'the MESSAGE in the log');
 
-      // A call to `echo` (sip:echo@example.com).  Calls are not handled by
-      // rtcsipd yet: it answers the INVITE 501, and the page must show the
-      // failure with its cause.  When calls land, this part changes: the
-      // call is accepted and confirmed, DTMF goes out, and Hang up ends it.
+      // A call to `echo` (sip:echo@example.com), answered by rtcsipd itself.
       await button('Call').click();
-      const failed = await waitForText(callStatus, /^(failed|ended|confirmed|accepted)/, 20000, 'the call to end');
-      assert.equal(failed, 'failed: SIP Failure Code (501 Not Implemented)');
+      const confirmed = await waitForText(callStatus, /^(failed|ended|confirmed)/, 20000, 'the call to be answered');
+      assert.equal(confirmed, 'confirmed: in call');
       const invite = frames.find((f) => f.dir === 'out' && f.data.startsWith('INVITE '));
       assert.ok(invite, 'the page sent an INVITE');
       assert.match(invite.data, new RegExp(`^INVITE sip:echo@${DOMAIN} SIP/2\\.0\r\n`));
+      assert.ok(frames.some((f) => f.dir === 'in' && /^SIP\/2\.0 200 /.test(f.data) && /\r\nCSeq: \d+ INVITE\r\n/.test(f.data)),
+        'rtcsipd answered the INVITE with 200');
+      assert.ok(!(await button('Hang up').isDisabled()), 'in a call: Hang up enabled');
+      assert.ok(!(await button('5').isDisabled()), 'in a call: the dial pad is enabled');
+      await button('5').click(); // RFC 4733 in the media, reflected by the echo target
+      fs.mkdirSync(artifactsDir, { recursive: true });
+      await page.screenshot({ path: path.join(artifactsDir, 'demo.png'), fullPage: true, timeout: 5000 });
+
+      await button('Hang up').click();
+      const ended = await waitForText(callStatus, /^(ended|failed)/, 10000, 'the call to end');
+      assert.match(ended, /^ended by local/);
       const logText = await log.textContent();
       const order = [`calling sip:echo@${DOMAIN}`, 'connecting (local media ready)',
-        `INVITE to sip:echo@${DOMAIN}`, 'failed: SIP Failure Code (501 Not Implemented)'];
+        `INVITE to sip:echo@${DOMAIN}`, 'confirmed: in call', 'ended by local'];
       let at = -1;
       for (const step of order) {
         const i = logText.indexOf(step, at + 1);
         assert.ok(i > at, `the log shows "${step}" in order:\n${logText}`);
         at = i;
       }
+      await waitFor(() => /call ended: cause BYE from the browser/.test(gw.logs()), 3000,
+        { what: 'rtcsipd to end the echo call' });
       assert.ok(await button('Hang up').isDisabled(), 'no call: Hang up disabled');
       assert.ok(!(await button('Call').isDisabled()), 'no call: Call enabled again');
       assert.ok(await button('5').isDisabled(), 'no call: the dial pad is disabled');
       assert.equal(await regStatus.textContent(), `registered as sip:alice@${DOMAIN} (200 OK)`,
-        'still registered after the failed call');
-      fs.mkdirSync(artifactsDir, { recursive: true });
-      await page.screenshot({ path: path.join(artifactsDir, 'demo.png'), fullPage: true, timeout: 5000 });
+        'still registered after the call');
 
       // Unregister: Kamailio no longer routes to alice.
       await button('Unregister').click();

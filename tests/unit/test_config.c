@@ -43,6 +43,10 @@ static void test_minimal_defaults(void)
   g_assert_cmpuint(c->max_message_size, ==, 65536);
   g_assert_cmpuint(c->rtp_port_min, ==, 20000);
   g_assert_cmpuint(c->rtp_port_max, ==, 29999);
+  g_assert_cmpstr(c->echo_user, ==, "echo");
+  g_assert_nonnull(c->ice_addresses);
+  g_assert_cmpstr(c->ice_addresses[0], ==, "127.0.0.1");
+  g_assert_null(c->ice_addresses[1]);
   g_assert_true(config_serves_domain(c, "example.com"));
   g_assert_true(config_serves_domain(c, "EXAMPLE.com"));
   g_assert_false(config_serves_domain(c, "example.org"));

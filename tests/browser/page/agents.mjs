@@ -126,6 +126,202 @@ T.sipjsStop = async () => {
   sipjs = null;
 };
 
+// ---------------------------------------------------------------------------
+// Calls with real media (the echo target of rtcsipd): one outgoing call per
+// library at a time, its peer connection read back by T.callMedia.
+//   JsSIP:  T.jssipCall({ target, iceServers }) -> events of src 'jssip-call'
+//   SIP.js: T.sipjsCall({ target, iceServers }) -> events of src 'sipjs-call'
+// Both need the UA started first (T.jssipStart / T.sipjsStart, register not
+// needed).  Hang up with T.jssipHangup / T.sipjsHangup.
+
+let jssipSession = null;
+let sipjsInviter = null;
+
+function responseDetail(r) {
+  return r ? { status: r.status_code ?? r.statusCode, reason: r.reason_phrase ?? r.reasonPhrase } : {};
+}
+
+T.jssipCall = (o) => {
+  const rec = (type, d) => T.record('jssip-call', type, d);
+  const session = jssip.ua.call(o.target, {
+    mediaConstraints: { audio: true, video: false },
+    pcConfig: { iceServers: o.iceServers || [] },
+  });
+  jssipSession = session;
+  session.on('peerconnection', () => rec('peerconnection'));
+  session.on('connecting', () => rec('connecting'));
+  session.on('sending', () => rec('sending'));
+  session.on('progress', (e) => rec('progress', responseDetail(e.response)));
+  session.on('accepted', (e) => rec('accepted', responseDetail(e.response)));
+  session.on('confirmed', () => rec('confirmed'));
+  session.on('failed', (e) => rec('failed', {
+    originator: e.originator, cause: e.cause, ...responseDetail(e.message && e.message.status_code ? e.message : null),
+  }));
+  session.on('ended', (e) => rec('ended', { originator: e.originator, cause: e.cause }));
+  return { id: session.id };
+};
+
+T.jssipHangup = () => {
+  if (jssipSession && !jssipSession.isEnded()) jssipSession.terminate();
+};
+
+T.sipjsCall = async (o) => {
+  const rec = (type, d) => T.record('sipjs-call', type, d);
+  // The UA of T.sipjsStart has SIP.js's default ICE servers (a public STUN
+  // server); calls here use O.iceServers (default none): the UA's factory
+  // options are read when the Inviter makes its session description handler.
+  const ua = sipjs.ua;
+  ua.configuration.sessionDescriptionHandlerFactoryOptions = {
+    ...(ua.configuration.sessionDescriptionHandlerFactoryOptions || {}),
+    peerConnectionConfiguration: { iceServers: o.iceServers || [] },
+  };
+  const inviter = new SIP.Inviter(ua, SIP.UserAgent.makeURI(o.target), {
+    sessionDescriptionHandlerOptions: { constraints: { audio: true, video: false } },
+  });
+  sipjsInviter = inviter;
+  inviter.stateChange.addListener((state) => rec('state', { state }));
+  try {
+    await inviter.invite({
+      requestDelegate: {
+        onProgress: (r) => rec('progress', responseDetail(r.message)),
+        onAccept: (r) => rec('accepted', responseDetail(r.message)),
+        onReject: (r) => rec('rejected', responseDetail(r.message)),
+      },
+    });
+    rec('inviteSent');
+  } catch (e) {
+    rec('inviteError', { error: String(e.message || e) });
+  }
+  return { state: inviter.state };
+};
+
+T.sipjsHangup = async () => {
+  const s = sipjsInviter;
+  if (!s) return null;
+  if (s.state === SIP.SessionState.Established) await s.bye();
+  else if (s.state === SIP.SessionState.Initial || s.state === SIP.SessionState.Establishing) await s.cancel();
+  return s.state;
+};
+
+function callPeerConnection(lib) {
+  if (lib === 'jssip') return jssipSession && jssipSession.connection;
+  if (lib === 'sipjs') return sipjsInviter && sipjsInviter.sessionDescriptionHandler &&
+    sipjsInviter.sessionDescriptionHandler.peerConnection;
+  throw new Error(`no such library: ${lib}`);
+}
+
+// The media of the current call of LIB ('jssip' or 'sipjs'): the remote audio
+// is played (muted <audio>) and measured by a WebAudio AnalyserNode, and
+// getStats is polled every 200 ms until both RTP counters pass MINPACKETS
+// and the remote audio was heard, or TIMEOUTMS.  Returns what was seen:
+// { connectionState, pair, out: {packetsSent, ...}, in: {packetsReceived,
+//   audioLevelMax, totalAudioEnergy, energyStart}, source: {...},
+//   analyser: {rmsMax, samples}, elapsedMs, polls }.
+T.callMedia = async ({ lib, minPackets = 200, timeoutMs = 15000 }) => {
+  const pc = callPeerConnection(lib);
+  if (!pc) throw new Error(`${lib}: no peer connection`);
+  return T.peerConnectionMedia(pc, { minPackets, timeoutMs });
+};
+
+// The same for any RTCPeerConnection PC.
+T.peerConnectionMedia = async (pc, { minPackets = 200, timeoutMs = 15000 } = {}) => {
+  const tracks = pc.getReceivers().map((r) => r.track).filter((t) => t && t.kind === 'audio');
+  const remote = new MediaStream(tracks);
+  // Chromium renders (and so decodes and measures) remote WebRTC audio only
+  // when something consumes it: an <audio> element, and WebAudio on top.
+  const el = document.createElement('audio');
+  el.muted = true;
+  el.autoplay = true;
+  el.srcObject = remote;
+  document.body.appendChild(el);
+  el.play().catch(() => {});
+  let ctx = null;
+  let analyser = null;
+  try {
+    ctx = new AudioContext();
+    await Promise.race([ctx.resume(), new Promise((r) => setTimeout(r, 1000))]);
+    analyser = ctx.createAnalyser();
+    analyser.fftSize = 2048;
+    if (tracks.length) ctx.createMediaStreamSource(remote).connect(analyser);
+  } catch (e) {
+    T.record('media', 'webaudioError', { error: String(e.message || e) });
+  }
+  const buf = new Float32Array(2048);
+  const r = {
+    tracks: tracks.length,
+    audioContext: ctx ? ctx.state : null,
+    out: {}, in: { audioLevelMax: 0 }, source: {}, analyser: { rmsMax: 0, samples: 0 }, polls: 0,
+  };
+  const t0 = Date.now();
+  for (;;) {
+    const st = await pc.getStats();
+    r.polls++;
+    const pairs = []; // every ICE candidate pair: what the checks did (for failure reports)
+    st.forEach((x) => {
+      if (x.type === 'candidate-pair') {
+        const l = st.get(x.localCandidateId);
+        const rc = st.get(x.remoteCandidateId);
+        pairs.push({
+          local: l && `${l.address}:${l.port} ${l.protocol}`, remote: rc && `${rc.address}:${rc.port} ${rc.protocol}`,
+          state: x.state, nominated: x.nominated, requestsSent: x.requestsSent,
+          responsesReceived: x.responsesReceived, requestsReceived: x.requestsReceived, responsesSent: x.responsesSent,
+        });
+      }
+      if (x.type === 'outbound-rtp' && x.kind === 'audio') {
+        r.out = { packetsSent: x.packetsSent, bytesSent: x.bytesSent, ssrc: x.ssrc };
+      } else if (x.type === 'inbound-rtp' && x.kind === 'audio') {
+        if (r.in.energyStart === undefined) r.in.energyStart = x.totalAudioEnergy || 0;
+        r.in.packetsReceived = x.packetsReceived;
+        r.in.packetsLost = x.packetsLost;
+        r.in.bytesReceived = x.bytesReceived;
+        r.in.ssrc = x.ssrc;
+        r.in.totalAudioEnergy = x.totalAudioEnergy;
+        r.in.totalSamplesDuration = x.totalSamplesDuration;
+        r.in.audioLevelMax = Math.max(r.in.audioLevelMax, x.audioLevel || 0);
+      } else if (x.type === 'media-source' && x.kind === 'audio') {
+        r.source = { audioLevel: x.audioLevel, totalAudioEnergy: x.totalAudioEnergy };
+      } else if (x.type === 'transport' && x.selectedCandidatePairId) {
+        const p = st.get(x.selectedCandidatePairId);
+        const l = p && st.get(p.localCandidateId);
+        const rc = p && st.get(p.remoteCandidateId);
+        if (p) {
+          r.pair = {
+            state: p.state,
+            local: l && `${l.address}:${l.port} ${l.candidateType}`,
+            remote: rc && `${rc.address}:${rc.port} ${rc.candidateType}`,
+          };
+        }
+        r.dtlsState = x.dtlsState;
+        r.srtpCipher = x.srtpCipher;
+      }
+    });
+    if (analyser) {
+      // Several reads per poll: the fake device beeps briefly once a second.
+      for (let i = 0; i < 4; i++) {
+        analyser.getFloatTimeDomainData(buf);
+        let sum = 0;
+        for (let j = 0; j < buf.length; j++) sum += buf[j] * buf[j];
+        r.analyser.rmsMax = Math.max(r.analyser.rmsMax, Math.sqrt(sum / buf.length));
+        r.analyser.samples++;
+        if (i < 3) await new Promise((res) => setTimeout(res, 50));
+      }
+    }
+    if (pairs.length) r.pairs = pairs; // the last seen: a closed connection has none
+    r.elapsedMs = Date.now() - t0;
+    if (pc.connectionState === 'closed' || pc.connectionState === 'failed') break;
+    const heard = (r.in.totalAudioEnergy || 0) > (r.in.energyStart || 0) || r.in.audioLevelMax > 0 ||
+      r.analyser.rmsMax > 0.01;
+    if (((r.out.packetsSent || 0) > minPackets && (r.in.packetsReceived || 0) > minPackets && heard) ||
+      r.elapsedMs > timeoutMs) break;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  r.connectionState = pc.connectionState;
+  r.iceConnectionState = pc.iceConnectionState;
+  try { el.srcObject = null; el.remove(); } catch { /* page going */ }
+  if (ctx) ctx.close().catch(() => {});
+  return r;
+};
+
 T.versions = () => ({ jssip: JsSIP.version, sipjs: SIP.version });
 
 T.ready = true;

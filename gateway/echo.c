@@ -1,0 +1,440 @@
+/* The built-in echo target.  See echo.h.
+ *
+ * States (call_fsm.h's names; the echo call is a browser->"PBX" call whose
+ * far end answers at once): IDLE -> TO_PBX_TRYING (100 sent, gathering) ->
+ * CONFIRMED (200 sent, media reflected) -> ENDED.  Ending sends what the
+ * browser must be told at once (487 or an error to the INVITE, or a BYE) and
+ * releases everything from an idle source, so that no object is freed from
+ * inside its own callback.
+ */
+#include "gateway/echo.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <glib.h>
+#include <sofia-sip/sip_protos.h>
+
+#include "config/log.h"
+#include "gateway/browser_dialog.h"
+#include "gateway/call_fsm.h"
+#include "gateway/media_bridge.h"
+#include "sip/sdp_translate.h"
+#include "webrtc/browser_leg.h"
+
+struct echo_call {
+  const dtls_identity *id;
+  char name[32];
+  browser_dialog *dialog;
+  sdp_webrtc *offer;
+  sdp_codec codec;          /* the one chosen */
+  browser_leg *leg;
+  media_bridge *bridge;
+  call_state state;
+  gint64 started_at, answered_at, ended_at; /* monotonic, us */
+  const char *end_cause;
+  guint release_idle;
+  echo_callbacks cb;
+  void *user;
+};
+
+static unsigned next_echo_id;
+
+static void set_state(echo_call *c, call_state next, const char *why)
+{
+  log_id(c->name, LOG_INFO, "state %s -> %s (%s)", call_state_name(c->state),
+         call_state_name(next), why);
+  c->state = next;
+}
+
+bool echo_is_target(const config *cfg, msg_t *request)
+{
+  sip_t *sip = sip_object(request);
+  const url_t *ruri;
+
+  if (!cfg->echo_user || !cfg->echo_user[0] || !sip || !sip->sip_request)
+    return false;
+  ruri = sip->sip_request->rq_url;
+  return ruri->url_user && strcmp(ruri->url_user, cfg->echo_user) == 0 &&
+         config_serves_domain(cfg, ruri->url_host);
+}
+
+/* ---- the end ---- */
+
+static gboolean on_release(gpointer user)
+{
+  echo_call *c = user;
+  browser_leg_stats ls = { 0 };
+  media_bridge_stats bs = { 0 };
+  gint64 from = c->answered_at ? c->answered_at : c->started_at;
+
+  c->release_idle = 0;
+  if (c->leg)
+    browser_leg_get_stats(c->leg, &ls);
+  if (c->bridge)
+    media_bridge_get_stats(c->bridge, &bs);
+  g_clear_pointer(&c->bridge, media_bridge_free);
+  g_clear_pointer(&c->leg, browser_leg_free);
+  log_id(c->name, LOG_NOTICE,
+         "call ended: cause %s, %.1f s%s, browser->rtcsipd %" G_GUINT64_FORMAT " rtp/%"
+         G_GUINT64_FORMAT " bytes %" G_GUINT64_FORMAT " rtcp, rtcsipd->browser %" G_GUINT64_FORMAT
+         " rtp/%" G_GUINT64_FORMAT " bytes %" G_GUINT64_FORMAT " rtcp, srtp auth failures %"
+         G_GUINT64_FORMAT ", drops %" G_GUINT64_FORMAT,
+         c->end_cause, (double)(c->ended_at - from) / G_USEC_PER_SEC,
+         c->answered_at ? "" : " (not answered)", ls.rtp_in, ls.rtp_in_bytes, ls.rtcp_in,
+         ls.rtp_out, ls.rtp_out_bytes, ls.rtcp_out, ls.auth_failures,
+         ls.drops_in + ls.drops_out + bs.drops);
+  if (c->cb.on_ended)
+    c->cb.on_ended(c->user, c); /* may free C */
+  return G_SOURCE_REMOVE;
+}
+
+/* Ends the call: STATUS (when not answered yet) or a BYE (SEND_BYE, when
+ * answered) to the browser now, everything else from an idle source. */
+static void end_call(echo_call *c, const char *cause, int status, const char *phrase,
+                     bool send_bye)
+{
+  if (c->state == CALL_ENDED)
+    return;
+  if (!browser_dialog_answered(c->dialog) && status)
+    browser_dialog_respond(c->dialog, status, phrase, NULL);
+  else if (send_bye && browser_dialog_confirmed(c->dialog) &&
+           browser_dialog_send_bye(c->dialog) == 0)
+    log_id(c->name, LOG_DEBUG, "BYE sent to the browser");
+  c->end_cause = cause;
+  c->ended_at = g_get_monotonic_time();
+  set_state(c, CALL_ENDED, cause);
+  c->release_idle = g_idle_add(on_release, c);
+}
+
+/* ---- media ---- */
+
+static void on_leg_failed(void *user, const char *why)
+{
+  echo_call *c = user;
+
+  log_id(c->name, LOG_NOTICE, "media failed: %s", why);
+  end_call(c, "media failed", 500, "Internal Server Error", true);
+}
+
+static void on_leg_ready(void *user)
+{
+  echo_call *c = user;
+  log_id(c->name, LOG_INFO, "media ready: DTLS-SRTP keyed, reflecting %s/%u pt %u",
+         c->codec.name, c->codec.rate, c->codec.pt);
+}
+
+static void on_media_timeout(void *user)
+{
+  echo_call *c = user;
+
+  log_id(c->name, LOG_NOTICE, "no media for %u ms", ECHO_MEDIA_TIMEOUT_MS);
+  end_call(c, "media timeout", 408, "Request Timeout", true);
+}
+
+/* c= and m= of the answer: the first candidate's address and port. */
+static int default_candidate(char **cands, char *address, size_t size, uint16_t *port)
+{
+  char addr[64];
+  unsigned p;
+
+  if (!cands || !cands[0] ||
+      sscanf(cands[0], "%*s %*s %*s %*s %63s %u", addr, &p) != 2 || p == 0 || p > 65535)
+    return -ENOENT;
+  g_strlcpy(address, addr, size);
+  *port = (uint16_t)p;
+  return 0;
+}
+
+/* The answer: the chosen codec and the offer's telephone-event at its rate,
+ * payload types kept, sendrecv. */
+static int make_answer(echo_call *c, char **out, const char **why)
+{
+  ice_agent *ice = browser_leg_ice(c->leg);
+  g_auto(GStrv) cands = ice_agent_local_candidates(ice);
+  g_autofree sdp_plain *plain = g_new0(sdp_plain, 1);
+  const char *ufrag = NULL, *pwd = NULL;
+  char address[64];
+  uint16_t port = 0;
+  int r;
+
+  if (default_candidate(cands, address, sizeof address, &port) < 0) {
+    *why = "no local ICE candidate";
+    return -EADDRNOTAVAIL;
+  }
+  ice_agent_local_credentials(ice, &ufrag, &pwd);
+  plain->n_media = 1;
+  plain->audio = 0;
+  plain->media[0].kind = SDP_KIND_AUDIO;
+  g_strlcpy(plain->media[0].type, "audio", sizeof plain->media[0].type);
+  g_strlcpy(plain->media[0].proto, "RTP/AVP", sizeof plain->media[0].proto);
+  plain->media[0].port = 9;
+  plain->codecs[plain->n_codecs++] = c->codec;
+  for (unsigned i = 0; i < c->offer->n_codecs && plain->n_codecs < SDP_MAX_CODECS; i++) {
+    const sdp_codec *k = &c->offer->codecs[i];
+    if (g_ascii_strcasecmp(k->name, "telephone-event") == 0 && k->rate == c->codec.rate)
+      plain->codecs[plain->n_codecs++] = *k;
+  }
+  plain->dir = SDP_DIR_SENDRECV;
+  g_strlcpy(plain->address, address, sizeof plain->address);
+  plain->port = 9;
+
+  sdp_webrtc_local local = {
+    .address = address,
+    .port = port,
+    .session_id = (uint64_t)g_get_real_time(),
+    .session_version = 1,
+    .ice_ufrag = ufrag,
+    .ice_pwd = pwd,
+    .fingerprint = dtls_identity_fingerprint(c->id),
+    .candidates = (const char *const *)cands,
+    .n_candidates = g_strv_length(cands),
+    .end_of_candidates = true,
+  };
+  r = sdp_webrtc_answer_from_plain(c->offer, plain, &local, out, why);
+  return r;
+}
+
+static void on_leg_gathered(void *user)
+{
+  echo_call *c = user;
+  media_bridge_settings bs = { .timeout_ms = ECHO_MEDIA_TIMEOUT_MS, .log_id = c->name };
+  static const media_bridge_callbacks bcb = { .on_timeout = on_media_timeout };
+  const char *cands[SDP_MAX_CANDIDATES + 1] = { 0 };
+  g_autofree char *answer = NULL;
+  const char *why = "?";
+  int r;
+
+  if (c->state != CALL_TO_PBX_TRYING)
+    return;
+  for (unsigned i = 0; i < c->offer->n_candidates; i++)
+    cands[i] = c->offer->candidates[i];
+  r = ice_agent_set_remote(browser_leg_ice(c->leg), c->offer->ice_ufrag, c->offer->ice_pwd, cands);
+  if (r < 0) {
+    log_id(c->name, LOG_WARNING, "cannot set the browser's ICE candidates: %s", g_strerror(-r));
+    end_call(c, "ICE setup failed", 500, "Internal Server Error", false);
+    return;
+  }
+  r = make_answer(c, &answer, &why);
+  if (r < 0) {
+    log_id(c->name, LOG_WARNING, "cannot make the SDP answer: %s", why);
+    end_call(c, "no answer", r == -ENOTSUP ? 488 : 500,
+             r == -ENOTSUP ? "Not Acceptable Here" : "Internal Server Error", false);
+    return;
+  }
+  r = media_bridge_new(c->leg, NULL, &bs, &bcb, c, &c->bridge);
+  if (r < 0) {
+    log_id(c->name, LOG_WARNING, "cannot make the echo bridge: %s", g_strerror(-r));
+    end_call(c, "bridge failed", 500, "Internal Server Error", false);
+    return;
+  }
+  r = browser_dialog_respond(c->dialog, 200, "OK", answer);
+  if (r < 0) {
+    log_id(c->name, LOG_NOTICE, "cannot send the 200: %s", g_strerror(-r));
+    end_call(c, "browser gone", 0, NULL, false);
+    return;
+  }
+  c->answered_at = g_get_monotonic_time();
+  set_state(c, CALL_CONFIRMED, "answered");
+}
+
+/* ---- the call ---- */
+
+static const sdp_codec *choose_codec(const sdp_webrtc *offer)
+{
+  for (unsigned i = 0; i < offer->n_codecs; i++) {
+    const sdp_codec *k = &offer->codecs[i];
+    if (g_ascii_strcasecmp(k->name, "telephone-event") != 0 && sdp_codec_supported(k))
+      return k;
+  }
+  return NULL;
+}
+
+/* The first [media] stun_servers entry, "stun:HOST:PORT" (checked by
+ * config.c), into HOST (brackets of an IPv6 address taken off) and *PORT. */
+static void first_stun_server(const config *cfg, char *host, size_t size, uint16_t *port)
+{
+  const char *hp, *colon;
+
+  host[0] = '\0';
+  *port = 0;
+  if (!cfg->n_stun_servers || !g_str_has_prefix(cfg->stun_servers[0].url, "stun:"))
+    return;
+  hp = cfg->stun_servers[0].url + strlen("stun:");
+  colon = strrchr(hp, ':');
+  if (!colon)
+    return;
+  if (hp[0] == '[' && colon > hp + 1 && colon[-1] == ']')
+    g_strlcpy(host, hp + 1, MIN(size, (size_t)(colon - hp - 1)));
+  else
+    g_strlcpy(host, hp, MIN(size, (size_t)(colon - hp + 1)));
+  *port = (uint16_t)g_ascii_strtoull(colon + 1, NULL, 10);
+}
+
+static int reject(browser_dialog *d, const char *name, int status, const char *phrase,
+                  const char *why, int err)
+{
+  log_id(name, LOG_NOTICE, "rejected with %d: %s", status, why);
+  browser_dialog_respond(d, status, phrase, NULL);
+  browser_dialog_free(d);
+  return err;
+}
+
+int echo_call_new(const config *cfg, const dtls_identity *id, ws_edge *edge, ws_conn *conn,
+                  msg_t *invite, const echo_callbacks *cb, void *user, echo_call **ret)
+{
+  char name[32];
+  browser_dialog *d;
+  sip_t *sip;
+  sdp_webrtc *offer = NULL;
+  const sdp_codec *codec;
+  const char *why = "?";
+  sdp_setup setup;
+  echo_call *c;
+  char stun_host[256];
+  uint16_t stun_port;
+  int r;
+
+  *ret = NULL;
+  g_snprintf(name, sizeof name, "echo-%u", ++next_echo_id);
+  d = browser_dialog_new(edge, conn, invite, cfg->advertised_address);
+  if (!d) {
+    log_id(name, LOG_NOTICE, "INVITE refused: not a new dialog (To tag, or no From tag)");
+    return -EINVAL;
+  }
+  sip = sip_object(browser_dialog_invite(d));
+  log_id(name, LOG_INFO, "INVITE %s from %s on %s, Call-ID %s", cfg->echo_user,
+         sip->sip_from->a_url->url_user ? sip->sip_from->a_url->url_user : "?",
+         ws_conn_name(conn), browser_dialog_call_id(d));
+  browser_dialog_respond(d, 100, "Trying", NULL);
+  if (!sip->sip_payload || !sip->sip_payload->pl_len)
+    return reject(d, name, 488, "Not Acceptable Here", "no SDP offer", -EPROTO);
+  if (!sip->sip_contact)
+    return reject(d, name, 400, "Bad Request", "no Contact", -EPROTO);
+  r = sdp_webrtc_parse(sip->sip_payload->pl_data, sip->sip_payload->pl_len, &offer, &why);
+  if (r < 0)
+    return reject(d, name, 488, "Not Acceptable Here", why, r);
+  codec = choose_codec(offer);
+  setup = sdp_webrtc_answer_setup(offer);
+  if (!codec || setup == SDP_SETUP_NONE || !offer->rtcp_mux) {
+    sdp_webrtc_free(offer);
+    return reject(d, name, 488, "Not Acceptable Here",
+                  !codec ? "no supported audio codec" :
+                  setup == SDP_SETUP_NONE ? "no DTLS role" : "no rtcp-mux", -ENOTSUP);
+  }
+
+  c = g_new0(echo_call, 1);
+  c->id = id;
+  memcpy(c->name, name, sizeof name);
+  c->dialog = d;
+  c->offer = offer;
+  c->codec = *codec;
+  c->state = CALL_IDLE;
+  c->started_at = g_get_monotonic_time();
+  if (cb)
+    c->cb = *cb;
+  c->user = user;
+
+  static const browser_leg_callbacks lcb = {
+    .on_gathered = on_leg_gathered,
+    .on_ready = on_leg_ready,
+    .on_failed = on_leg_failed,
+  };
+  first_stun_server(cfg, stun_host, sizeof stun_host, &stun_port);
+  browser_leg_settings ls = {
+    .role = setup == SDP_SETUP_ACTIVE ? DTLS_ROLE_CLIENT : DTLS_ROLE_SERVER,
+    .peer_fingerprint = offer->fingerprint,
+    .ice = {
+      .controlling = false,
+      .local_addresses = (const char *const *)cfg->ice_addresses,
+      .port_min = cfg->rtp_port_min,
+      .port_max = cfg->rtp_port_max,
+      .stun_host = stun_host[0] ? stun_host : NULL,
+      .stun_port = stun_port,
+      .log_id = c->name,
+    },
+  };
+  r = browser_leg_new(id, &ls, &lcb, c, &c->leg);
+  if (r == 0)
+    r = ice_agent_gather(browser_leg_ice(c->leg));
+  if (r < 0) {
+    log_id(c->name, LOG_WARNING, "cannot start the browser's media: %s", g_strerror(-r));
+    browser_leg_free(c->leg);
+    c->leg = NULL;
+    c->dialog = NULL;
+    sdp_webrtc_free(offer);
+    g_free(c);
+    return reject(d, name, 503, "Service Unavailable", "no media ports", r);
+  }
+  {
+    g_autofree char *why_state = g_strdup_printf("gathering; %s/%u pt %u, DTLS %s", codec->name,
+                                                 codec->rate, codec->pt,
+                                                 setup == SDP_SETUP_ACTIVE ? "client" : "server");
+    set_state(c, CALL_TO_PBX_TRYING, why_state);
+  }
+  *ret = c;
+  return 0;
+}
+
+void echo_call_free(echo_call *c)
+{
+  if (!c)
+    return;
+  if (c->release_idle)
+    g_source_remove(c->release_idle);
+  media_bridge_free(c->bridge);
+  browser_leg_free(c->leg);
+  sdp_webrtc_free(c->offer);
+  browser_dialog_free(c->dialog);
+  g_free(c);
+}
+
+bool echo_call_matches(const echo_call *c, uint64_t flow, msg_t *request)
+{
+  return browser_dialog_matches(c->dialog, flow, request);
+}
+
+void echo_call_on_request(echo_call *c, msg_t *request)
+{
+  sip_t *sip = sip_object(request);
+  sip_method_t method = sip->sip_request->rq_method;
+
+  switch (method) {
+  case sip_method_ack:
+    if (c->state == CALL_CONFIRMED)
+      log_id(c->name, LOG_DEBUG, "ACK");
+    break;
+  case sip_method_bye:
+    browser_dialog_reply(c->dialog, request, 200, "OK");
+    end_call(c, "BYE from the browser", 0, NULL, false);
+    break;
+  case sip_method_cancel:
+    browser_dialog_reply(c->dialog, request, 200, "OK");
+    if (!browser_dialog_answered(c->dialog))
+      end_call(c, "CANCEL from the browser", 487, "Request Terminated", false);
+    break;
+  case sip_method_info:
+    browser_dialog_reply(c->dialog, request, 200, "OK");
+    break;
+  case sip_method_invite:
+    browser_dialog_reply(c->dialog, request, 488, "Not Acceptable Here");
+    break;
+  default:
+    browser_dialog_reply(c->dialog, request, 405, "Method Not Allowed");
+    break;
+  }
+  msg_destroy(request);
+}
+
+void echo_call_on_ws_closed(echo_call *c)
+{
+  end_call(c, "WebSocket closed", 0, NULL, false);
+}
+
+void echo_call_shutdown(echo_call *c)
+{
+  end_call(c, "shutdown", 503, "Service Unavailable", true);
+}
+
+uint64_t echo_call_flow(const echo_call *c) { return browser_dialog_flow(c->dialog); }
+const char *echo_call_name(const echo_call *c) { return c->name; }
