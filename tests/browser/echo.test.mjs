@@ -190,6 +190,22 @@ async function waitForDaemonLine(gw, re, from, ms, what) {
   });
 }
 
+// After the page hung up: the page's BYE got 200, rtcsipd logged the end of
+// call NAME (after log offset MARK) with its figures, and its ICE port is free.
+async function checkByeEndsCall(t, agent, gw, name, media, mark, lib) {
+  const msgs = sipFrames(await agent.frames());
+  const bye = msgs.find((m) => m.dir === 'out' && m.method === 'BYE');
+  assert.ok(bye, `${lib} sent a BYE:\n${trace(msgs)}`);
+  const byeResp = await waitFor(async () => sipFrames(await agent.frames()).find((m) => m.dir === 'in' &&
+    m.isResponse && m.get('call-id') === bye.get('call-id') && /\bBYE$/.test(m.get('cseq'))), 5000,
+  { interval: 50, what: 'a response to the BYE' });
+  assert.equal(byeResp.status, 200, `rtcsipd's answer to the BYE:\n${block(byeResp.raw)}`);
+  const line = await waitForDaemonLine(gw, endLineRe(name), mark, 3000 * VALGRIND_SLOWDOWN, 'the end of the call');
+  t.diagnostic(`rtcsipd: ${line}`);
+  checkSummary(line, 'BYE from the browser', media, lib);
+  await waitPortFreed(daemonPort(media), 3000 * VALGRIND_SLOWDOWN, 'after the BYE');
+}
+
 test('JsSIP calls echo: 200 OK with a WebRTC answer, RTP and the beep reflected over 127.0.0.1, BYE',
   { timeout: 60000 }, (t) => withEnv('browser-echo-jssip', async (env) => {
     const { gw, web, browser } = await startAll(env);
@@ -212,17 +228,7 @@ test('JsSIP calls echo: 200 OK with a WebRTC answer, RTP and the beep reflected 
       const end = await agent.waitForEvent('jssip-call', ['ended', 'failed'], 5000);
       assert.equal(end.type, 'ended', JSON.stringify(end));
       assert.equal(end.originator, 'local', JSON.stringify(end));
-      const msgs = sipFrames(await agent.frames());
-      const bye = msgs.find((m) => m.dir === 'out' && m.method === 'BYE');
-      assert.ok(bye, `JsSIP sent a BYE:\n${trace(msgs)}`);
-      const byeResp = await waitFor(async () => sipFrames(await agent.frames()).find((m) => m.dir === 'in' &&
-        m.isResponse && m.get('call-id') === bye.get('call-id') && /\bBYE$/.test(m.get('cseq'))), 5000,
-      { interval: 50, what: 'a response to the BYE' });
-      assert.equal(byeResp.status, 200, `rtcsipd's answer to the BYE:\n${block(byeResp.raw)}`);
-      const line = await waitForDaemonLine(gw, endLineRe(name), mark, 3000 * VALGRIND_SLOWDOWN, 'the end of the call');
-      t.diagnostic(`rtcsipd: ${line}`);
-      checkSummary(line, 'BYE from the browser', media, 'JsSIP');
-      await waitPortFreed(daemonPort(media), 3000 * VALGRIND_SLOWDOWN, 'after the BYE');
+      await checkByeEndsCall(t, agent, gw, name, media, mark, 'JsSIP');
 
       await agent.call('jssipStop');
     });
@@ -252,17 +258,7 @@ test('SIP.js calls echo: Established, RTP and the beep reflected over 127.0.0.1,
       await waitFor(async () => (await agent.events('sipjs-call'))
         .find((e) => e.type === 'state' && e.state === 'Terminated'), 5000,
       { interval: 50, what: 'SIP.js session Terminated after bye()' });
-      const msgs = sipFrames(await agent.frames());
-      const bye = msgs.find((m) => m.dir === 'out' && m.method === 'BYE');
-      assert.ok(bye, `SIP.js sent a BYE:\n${trace(msgs)}`);
-      const byeResp = await waitFor(async () => sipFrames(await agent.frames()).find((m) => m.dir === 'in' &&
-        m.isResponse && m.get('call-id') === bye.get('call-id') && /\bBYE$/.test(m.get('cseq'))), 5000,
-      { interval: 50, what: 'a response to the BYE' });
-      assert.equal(byeResp.status, 200, `rtcsipd's answer to the BYE:\n${block(byeResp.raw)}`);
-      const line = await waitForDaemonLine(gw, endLineRe(name), mark, 3000 * VALGRIND_SLOWDOWN, 'the end of the call');
-      t.diagnostic(`rtcsipd: ${line}`);
-      checkSummary(line, 'BYE from the browser', media, 'SIP.js');
-      await waitPortFreed(daemonPort(media), 3000 * VALGRIND_SLOWDOWN, 'after the BYE');
+      await checkByeEndsCall(t, agent, gw, name, media, mark, 'SIP.js');
 
       await agent.call('sipjsStop');
     });
