@@ -500,6 +500,8 @@ UNSIGNED_PARSER(parse_max_message_size, max_message_size, 1024, 16 * 1024 * 1024
 UNSIGNED_PARSER(parse_max_registrations, max_registrations, 1, 10000000)
 UNSIGNED_PARSER(parse_max_expires, max_expires, 60, 86400)
 UNSIGNED_PARSER(parse_transaction_timeout, transaction_timeout, 1, 300)
+UNSIGNED_PARSER(parse_ring_timeout, ring_timeout, 1, 3600)
+UNSIGNED_PARSER(parse_media_timeout, media_timeout, 0, 86400)
 
 /* ---- the schema ---- */
 
@@ -531,11 +533,13 @@ static const config_key schema[] = {
   { "media",     "turn_username",       parse_turn_username },
   { "media",     "turn_password",       parse_turn_password },
   { "media",     "ice_addresses",       parse_ice_addresses },
+  { "media",     "media_timeout",       parse_media_timeout },
   { "limits",    "connections_per_ip",  parse_connections_per_ip },
   { "limits",    "max_message_size",    parse_max_message_size },
   { "limits",    "max_registrations",   parse_max_registrations },
   { "limits",    "max_expires",         parse_max_expires },
   { "limits",    "transaction_timeout", parse_transaction_timeout },
+  { "limits",    "ring_timeout",        parse_ring_timeout },
 };
 
 static const config_key *schema_find(const char *group, const char *key)
@@ -576,6 +580,8 @@ static void set_defaults(config *c)
   c->max_registrations = 10000;
   c->max_expires = 3600;
   c->transaction_timeout = 32;
+  c->ring_timeout = 60;
+  c->media_timeout = 30;
 }
 
 /* Checks between keys, and what follows from several of them. */

@@ -68,13 +68,17 @@ typedef struct config {
   size_t n_turn_servers;
   char **ice_addresses;      /* NULL-terminated IP literals for host candidates;
                               * NULL: all interfaces */
+  unsigned media_timeout;    /* seconds without a packet from either side that end
+                              * a call; 0: never */
 
   /* [limits] */
   unsigned connections_per_ip;   /* WebSocket connections from one address */
   size_t max_message_size;       /* bytes, one WebSocket message (default 65536) */
   unsigned max_registrations;    /* bindings held at once */
   unsigned max_expires;          /* seconds; longer REGISTER expiries are lowered */
-  unsigned transaction_timeout;  /* seconds a request to a browser may go unanswered */
+  unsigned transaction_timeout;  /* seconds a request may go unanswered (to a browser,
+                                  * or an INVITE to the PBX with no response at all) */
+  unsigned ring_timeout;         /* seconds a call to a browser may ring unanswered */
 } config;
 
 /* Reads and checks PATH.  On success returns 0 and *ret owns the result.

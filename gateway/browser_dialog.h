@@ -1,15 +1,23 @@
-/* The browser's side of one INVITE dialog that rtcsipd answers itself (UAS),
- * over the browser's WebSocket flow.  Built on sip/sipmsg.h (Sofia-SIP):
- * keeps the INVITE, sends its provisional and final responses (a 2xx with
- * rtcsipd's To tag, Contact and the SDP answer), tells which later requests
- * belong to the dialog (Call-ID and tags), answers them, and sends the BYE
- * when rtcsipd ends the call.  No media, no call state: see gateway/echo.c.
+/* The browser's side of one INVITE dialog, over the browser's WebSocket
+ * flow.  Built on sip/sipmsg.h (Sofia-SIP).
+ *
+ * UAS (the browser calls: browser_dialog_new): keeps the INVITE, sends its
+ * provisional and final responses (a 2xx with rtcsipd's To tag, Contact and
+ * the SDP answer).
+ * UAC (rtcsipd calls the browser: browser_dialog_new_uac): sends the INVITE
+ * with rtcsipd's offer, takes its responses (browser_dialog_take_response),
+ * ACKs them, CANCELs it.  The WebSocket is reliable: nothing is
+ * retransmitted; the call times out what goes unanswered.
+ * Both: tells which later requests belong to the dialog (Call-ID and tags),
+ * answers them, and sends the BYE when rtcsipd ends the call.  No media, no
+ * call state: see gateway/call.c and gateway/echo.c.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sofia-sip/msg.h>
+#include <sofia-sip/sip.h>
 
 #include "sip/ws_edge.h"
 
@@ -24,23 +32,69 @@ void browser_dialog_free(browser_dialog *d);
 
 uint64_t browser_dialog_flow(const browser_dialog *d);
 const char *browser_dialog_call_id(const browser_dialog *d);
-/* The INVITE as the browser sent it (borrowed). */
+/* UAS: the INVITE as the browser sent it (borrowed); UAC: NULL. */
 msg_t *browser_dialog_invite(const browser_dialog *d);
-/* A final response to the INVITE went out. */
+/* A final response to the INVITE went out (UAS) or came (UAC). */
 bool browser_dialog_answered(const browser_dialog *d);
-/* The final response that went out was a 2xx. */
+/* That final response was a 2xx. */
 bool browser_dialog_confirmed(const browser_dialog *d);
 
 /* True when REQUEST, which came on flow FLOW, belongs to this dialog: same
- * flow, Call-ID and From tag, and (but for CANCEL and an ACK to a non-2xx)
- * rtcsipd's To tag. */
+ * flow and Call-ID, the browser's tag in From, and (but for CANCEL and an
+ * ACK to a non-2xx of a UAS dialog) rtcsipd's tag in To. */
 bool browser_dialog_matches(const browser_dialog *d, uint64_t flow, msg_t *request);
 
-/* A response to the INVITE: 1xx, 2xx (with SDP, required) or 3xx-6xx.
+/* UAS: a response to the INVITE: 1xx, 2xx (with SDP, required) or 3xx-6xx.
  * 0, -EALREADY after a final response, -ENOTCONN (flow gone), -EINVAL. */
 int browser_dialog_respond(browser_dialog *d, int status, const char *phrase, const char *sdp);
+/* UAS: the PBX's final RESPONSE (3xx-6xx, borrowed) relayed as the answer
+ * to the browser's INVITE: its status, phrase, Reason, Warning,
+ * Retry-After, Unsupported, Allow and the challenges of a 401/407
+ * (WWW-Authenticate, Proxy-Authenticate), which the browser answers in its
+ * retried INVITE.  0, -EALREADY, -ENOTCONN (flow gone; the INVITE counts as
+ * answered), -EINVAL (not a 3xx-6xx, or a UAC dialog). */
+int browser_dialog_respond_relay(browser_dialog *d, msg_t *response);
 /* A response to an in-dialog REQUEST (not consumed), with rtcsipd's To tag. */
 int browser_dialog_reply(browser_dialog *d, msg_t *request, int status, const char *phrase);
-/* BYE to the browser (after a 2xx): Request-URI its Contact, Route from the
- * INVITE's Record-Route, a new branch.  Its answer is not waited for. */
+/* BYE to the browser (after a 2xx): Request-URI its Contact, the route set
+ * of the dialog, a new branch.  Its answer is not waited for (it is taken
+ * by browser_dialog_take_response as BROWSER_TXN_BYE). */
 int browser_dialog_send_bye(browser_dialog *d);
+
+/* ---- UAC ---- */
+
+typedef struct {
+  const char *request_uri;  /* the browser's Contact URI (its binding) */
+  const sip_from_t *from;   /* the caller as the PBX named it; rtcsipd puts its own tag */
+  const sip_to_t *to;       /* the callee as the PBX named it (a tag is dropped) */
+  const char *call_id;
+  const char *sdp;          /* rtcsipd's WebRTC offer, required */
+} browser_invite_params;
+
+/* Sends an INVITE over CONN: Via SIP/2.0/WS(S) ADVERTISED with a new branch,
+ * Max-Forwards 70, From with a new tag, To, Call-ID, CSeq 1, Contact
+ * <sip:rtcsipd@ADVERTISED;transport=ws(s)>, the SDP.  0 and *ret, or a
+ * negative errno (-EINVAL, -ENOTCONN). */
+int browser_dialog_new_uac(ws_edge *edge, ws_conn *conn, const browser_invite_params *params,
+                           const char *advertised, browser_dialog **ret);
+
+typedef enum {
+  BROWSER_TXN_INVITE,
+  BROWSER_TXN_CANCEL,
+  BROWSER_TXN_BYE,
+} browser_txn;
+
+/* A response that came on FLOW: when it answers a request of this dialog
+ * (Via branch and Call-ID), returns true with *which and *status set; a
+ * 2xx to the INVITE takes the To tag, the Contact (remote target) and the
+ * route set (Record-Route, reversed); a 3xx-6xx to the INVITE is ACKed here.
+ * RESPONSE is borrowed. */
+bool browser_dialog_take_response(browser_dialog *d, uint64_t flow, msg_t *response,
+                                  browser_txn *which, int *status);
+/* UAC: ACK for the 2xx. */
+int browser_dialog_ack(browser_dialog *d);
+/* UAC: CANCEL the INVITE (before its final response): same branch and CSeq
+ * number.  -EALREADY after a final response. */
+int browser_dialog_cancel(browser_dialog *d);
+/* UAC: the browser's 2xx to the INVITE (borrowed), NULL before it came. */
+msg_t *browser_dialog_answer(const browser_dialog *d);

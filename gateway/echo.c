@@ -18,6 +18,7 @@
 #include "config/log.h"
 #include "gateway/browser_dialog.h"
 #include "gateway/call_fsm.h"
+#include "gateway/ice_config.h"
 #include "gateway/media_bridge.h"
 #include "sip/sdp_translate.h"
 #include "webrtc/browser_leg.h"
@@ -31,6 +32,7 @@ struct echo_call {
   browser_leg *leg;
   media_bridge *bridge;
   call_state state;
+  unsigned media_timeout_ms; /* [media] media_timeout */
   gint64 started_at, answered_at, ended_at; /* monotonic, us */
   const char *end_cause;
   guint release_idle;
@@ -128,7 +130,7 @@ static void on_media_timeout(void *user)
 {
   echo_call *c = user;
 
-  log_id(c->name, LOG_NOTICE, "no media for %u ms", ECHO_MEDIA_TIMEOUT_MS);
+  log_id(c->name, LOG_NOTICE, "no media for %u ms", c->media_timeout_ms);
   end_call(c, "media timeout", 408, "Request Timeout", true);
 }
 
@@ -198,7 +200,7 @@ static int make_answer(echo_call *c, char **out, const char **why)
 static void on_leg_gathered(void *user)
 {
   echo_call *c = user;
-  media_bridge_settings bs = { .timeout_ms = ECHO_MEDIA_TIMEOUT_MS, .log_id = c->name };
+  media_bridge_settings bs = { .timeout_ms = c->media_timeout_ms, .log_id = c->name };
   static const media_bridge_callbacks bcb = { .on_timeout = on_media_timeout };
   const char *cands[SDP_MAX_CANDIDATES + 1] = { 0 };
   g_autofree char *answer = NULL;
@@ -250,27 +252,6 @@ static const sdp_codec *choose_codec(const sdp_webrtc *offer)
   return NULL;
 }
 
-/* The first [media] stun_servers entry, "stun:HOST:PORT" (checked by
- * config.c), into HOST (brackets of an IPv6 address taken off) and *PORT. */
-static void first_stun_server(const config *cfg, char *host, size_t size, uint16_t *port)
-{
-  const char *hp, *colon;
-
-  host[0] = '\0';
-  *port = 0;
-  if (!cfg->n_stun_servers || !g_str_has_prefix(cfg->stun_servers[0].url, "stun:"))
-    return;
-  hp = cfg->stun_servers[0].url + strlen("stun:");
-  colon = strrchr(hp, ':');
-  if (!colon)
-    return;
-  if (hp[0] == '[' && colon > hp + 1 && colon[-1] == ']')
-    g_strlcpy(host, hp + 1, MIN(size, (size_t)(colon - hp - 1)));
-  else
-    g_strlcpy(host, hp, MIN(size, (size_t)(colon - hp + 1)));
-  *port = (uint16_t)g_ascii_strtoull(colon + 1, NULL, 10);
-}
-
 static int reject(browser_dialog *d, const char *name, int status, const char *phrase,
                   const char *why, int err)
 {
@@ -291,8 +272,7 @@ int echo_call_new(const config *cfg, const dtls_identity *id, ws_edge *edge, ws_
   const char *why = "?";
   sdp_setup setup;
   echo_call *c;
-  char stun_host[256];
-  uint16_t stun_port;
+  ice_config ic;
   int r;
 
   *ret = NULL;
@@ -340,21 +320,16 @@ int echo_call_new(const config *cfg, const dtls_identity *id, ws_edge *edge, ws_
     .on_ready = on_leg_ready,
     .on_failed = on_leg_failed,
   };
-  first_stun_server(cfg, stun_host, sizeof stun_host, &stun_port);
+  c->media_timeout_ms = cfg->media_timeout * 1000u;
   browser_leg_settings ls = {
     .role = setup == SDP_SETUP_ACTIVE ? DTLS_ROLE_CLIENT : DTLS_ROLE_SERVER,
     .peer_fingerprint = offer->fingerprint,
-    .ice = {
-      .controlling = false,
-      .local_addresses = (const char *const *)cfg->ice_addresses,
-      .port_min = cfg->rtp_port_min,
-      .port_max = cfg->rtp_port_max,
-      .stun_host = stun_host[0] ? stun_host : NULL,
-      .stun_port = stun_port,
-      .log_id = c->name,
-    },
+    .ice = { .controlling = false, .log_id = c->name },
   };
+  ice_config_init(&ic, cfg);
+  ice_config_apply(&ic, &ls.ice);
   r = browser_leg_new(id, &ls, &lcb, c, &c->leg);
+  ice_config_clear(&ic);
   if (r == 0)
     r = ice_agent_gather(browser_leg_ice(c->leg));
   if (r < 0) {

@@ -8,7 +8,7 @@
  * (the first supported audio codec the browser offered, plus
  * telephone-event).  It ends on a BYE or CANCEL from the browser, the
  * WebSocket closing, the media failing (ICE, DTLS: BYE to the browser) or no
- * media for ECHO_MEDIA_TIMEOUT_MS (BYE to the browser); then it frees its
+ * media for [media] media_timeout (BYE to the browser); then it frees its
  * ports, agent, SRTP and timers, logs one summary line and reports
  * on_ended, from which the owner frees it.
  *
@@ -25,8 +25,6 @@
 #include "config/config.h"
 #include "sip/ws_edge.h"
 #include "webrtc/dtls.h"
-
-#define ECHO_MEDIA_TIMEOUT_MS 30000
 
 typedef struct echo_call echo_call;
 

@@ -11,16 +11,18 @@
 
 #include "config/log.h"
 #include "gateway/bindings.h"
+#include "gateway/call.h"
 #include "gateway/echo.h"
 #include "sip/rewrite.h"
 #include "sip/sipmsg.h"
 
-#define ALLOW_METHODS "REGISTER, OPTIONS, MESSAGE, ACK, BYE, CANCEL, NOTIFY"
+#define ALLOW_METHODS "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER, MESSAGE, NOTIFY"
 
 struct router {
   const config *cfg;
   const dtls_identity *dtls_id;
   GPtrArray *calls;       /* echo_call: calls rtcsipd answers itself */
+  GPtrArray *pbx_calls;   /* call: calls through the PBX */
   ws_edge *edge;
   pbx_link *pbx;
   bindings *bindings;
@@ -268,21 +270,45 @@ done:
   pbx_tx_free(t);
 }
 
-static void on_echo_ended(void *user, echo_call *call)
+static void on_echo_ended(void *user, echo_call *ec)
 {
   router *r = user;
 
-  g_ptr_array_remove_fast(r->calls, call);
-  echo_call_free(call);
+  g_ptr_array_remove_fast(r->calls, ec);
+  echo_call_free(ec);
 }
 
 static void start_echo_call(router *r, ws_conn *conn, msg_t *msg)
 {
   static const echo_callbacks cb = { .on_ended = on_echo_ended };
-  echo_call *call = NULL;
+  echo_call *ec = NULL;
 
-  if (echo_call_new(r->cfg, r->dtls_id, r->edge, conn, msg, &cb, r, &call) == 0)
-    g_ptr_array_add(r->calls, call);
+  if (echo_call_new(r->cfg, r->dtls_id, r->edge, conn, msg, &cb, r, &ec) == 0)
+    g_ptr_array_add(r->calls, ec);
+}
+
+static void on_call_ended(void *user, call *c)
+{
+  router *r = user;
+
+  g_ptr_array_remove_fast(r->pbx_calls, c);
+  call_free(c);
+}
+
+static const call_callbacks router_call_callbacks = { .on_ended = on_call_ended };
+
+static call_env make_call_env(router *r)
+{
+  return (call_env){ .cfg = r->cfg, .id = r->dtls_id, .edge = r->edge, .pbx = r->pbx };
+}
+
+static void start_call(router *r, ws_conn *conn, msg_t *msg)
+{
+  call_env env = make_call_env(r);
+  call *c = NULL;
+
+  if (call_from_browser(&env, conn, msg, &router_call_callbacks, r, &c) == 0)
+    g_ptr_array_add(r->pbx_calls, c);
 }
 
 static void handle_browser_request(router *r, ws_conn *conn, msg_t *msg)
@@ -294,6 +320,11 @@ static void handle_browser_request(router *r, ws_conn *conn, msg_t *msg)
   for (guint i = 0; i < r->calls->len; i++)
     if (echo_call_matches(r->calls->pdata[i], ws_conn_id(conn), msg)) {
       echo_call_on_request(r->calls->pdata[i], msg);
+      return;
+    }
+  for (guint i = 0; i < r->pbx_calls->len; i++)
+    if (call_matches_request(r->pbx_calls->pdata[i], ws_conn_id(conn), msg)) {
+      call_on_browser_request(r->pbx_calls->pdata[i], msg);
       return;
     }
   if (method == sip_method_ack) {
@@ -325,8 +356,12 @@ static void handle_browser_request(router *r, ws_conn *conn, msg_t *msg)
     start_echo_call(r, conn, msg);
     return;
   }
-  if (method == sip_method_invite || method == sip_method_cancel) {
-    reply_to_browser(r, conn, msg, 501, "Not Implemented", "calls are not handled yet");
+  if (method == sip_method_cancel) {
+    reply_to_browser(r, conn, msg, 481, "Call/Transaction Does Not Exist", NULL);
+    goto done;
+  }
+  if (method == sip_method_invite && sip->sip_to->a_tag) {
+    reply_to_browser(r, conn, msg, 481, "Call/Transaction Does Not Exist", NULL);
     goto done;
   }
   if (!config_serves_domain(r->cfg, ruri->url_host) ||
@@ -336,6 +371,10 @@ static void handle_browser_request(router *r, ws_conn *conn, msg_t *msg)
            sip->sip_request->rq_method_name, ruri->url_host);
     reply_to_browser(r, conn, msg, 403, "Forbidden", "domain not served here");
     goto done;
+  }
+  if (method == sip_method_invite) {
+    start_call(r, conn, msg);
+    return;
   }
   log_id(ws_conn_name(conn), LOG_DEBUG, "%s to the PBX", sip->sip_request->rq_method_name);
   forward_to_pbx(r, conn, msg, g_new0(pbx_tx, 1));
@@ -394,7 +433,15 @@ static void on_pbx_request(void *user, pbx_server_tx *stx, msg_t *msg)
     return;
   }
   if (sip->sip_request->rq_method == sip_method_invite) {
-    pbx_server_tx_reply(stx, 501, "Not Implemented");
+    call_env env = make_call_env(r);
+    call *c = NULL;
+
+    if (sip->sip_to->a_tag) {
+      pbx_server_tx_reply(stx, 481, "Call/Transaction Does Not Exist");
+      return;
+    }
+    if (call_from_pbx(&env, stx, conn, b->contact_uri, &router_call_callbacks, r, &c) == 0)
+      g_ptr_array_add(r->pbx_calls, c);
     return;
   }
 
@@ -441,6 +488,10 @@ static void handle_browser_response(router *r, ws_conn *conn, msg_t *msg)
   const char *branch = sip->sip_via->v_branch;
   browser_tx *t = branch ? g_hash_table_lookup(r->to_browser, branch) : NULL;
   int status = sip->sip_status->st_status;
+
+  for (guint i = 0; i < r->pbx_calls->len; i++)
+    if (call_take_browser_response(r->pbx_calls->pdata[i], ws_conn_id(conn), msg))
+      return;
 
   if (!t || t->flow != ws_conn_id(conn) || rewrite_pop_via(msg, branch) < 0) {
     log_id(ws_conn_name(conn), LOG_DEBUG, "response %d matches no request, dropped", status);
@@ -498,6 +549,9 @@ static void on_ws_close(void *user, ws_conn *conn)
   for (guint i = 0; i < r->calls->len; i++)
     if (echo_call_flow(r->calls->pdata[i]) == flow)
       echo_call_on_ws_closed(r->calls->pdata[i]);
+  for (guint i = 0; i < r->pbx_calls->len; i++)
+    if (call_flow(r->pbx_calls->pdata[i]) == flow)
+      call_on_ws_closed(r->pbx_calls->pdata[i]);
   g_hash_table_iter_init(&it, r->to_browser);
   while (g_hash_table_iter_next(&it, NULL, &value))
     if (((browser_tx *)value)->flow == flow)
@@ -548,6 +602,7 @@ router *router_new(const config *cfg, const dtls_identity *dtls_id)
   r->cfg = cfg;
   r->dtls_id = dtls_id;
   r->calls = g_ptr_array_new();
+  r->pbx_calls = g_ptr_array_new();
   r->bindings = bindings_new();
   r->to_browser = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                         (GDestroyNotify)browser_tx_free);
@@ -569,10 +624,11 @@ void router_set_config(router *r, const config *cfg)
 
 char *router_status(router *r)
 {
-  return g_strdup_printf("%u connections, %u registered, %u pending",
+  return g_strdup_printf("%u connections, %u registered, %u pending, %u calls",
                          r->edge ? ws_edge_connection_count(r->edge) : 0,
                          bindings_active_count(r->bindings, g_get_monotonic_time()),
-                         g_hash_table_size(r->to_pbx) + g_hash_table_size(r->to_browser));
+                         g_hash_table_size(r->to_pbx) + g_hash_table_size(r->to_browser),
+                         r->pbx_calls->len + r->calls->len);
 }
 
 void router_free(router *r)
@@ -596,9 +652,17 @@ void router_free(router *r)
     pbx_tx_free(t);
   }
   g_hash_table_destroy(r->to_pbx);
-  for (guint i = 0; i < r->calls->len; i++)
+  for (guint i = 0; i < r->calls->len; i++) {
+    echo_call_shutdown(r->calls->pdata[i]); /* BYE or 503 to the browser */
     echo_call_free(r->calls->pdata[i]);
+  }
   g_ptr_array_free(r->calls, TRUE);
+  /* calls through the PBX: BYE, CANCEL or 503 to both sides now */
+  for (guint i = 0; i < r->pbx_calls->len; i++)
+    call_shutdown(r->pbx_calls->pdata[i]);
+  for (guint i = 0; i < r->pbx_calls->len; i++)
+    call_free(r->pbx_calls->pdata[i]);
+  g_ptr_array_free(r->pbx_calls, TRUE);
   bindings_free(r->bindings);
   g_source_remove(r->expire_timer);
   g_free(r);

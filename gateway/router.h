@@ -8,8 +8,10 @@
  * binding's flow with the browser's Contact as Request-URI; a gone browser
  * gets 480 at once.  Nothing is ever sent anywhere but the PBX and the flows.
  * Calls: an INVITE to the echo target ([sip] echo_user) starts an echo
- * call (echo.h), and the requests of its dialog go to it; other INVITEs get
- * 501 for now.
+ * call (echo.h); any other INVITE from a browser, and an INVITE from the
+ * PBX to a binding's token, starts a call through the PBX (call.h).  The
+ * requests and responses of a call's browser dialog go to it; those of its
+ * PBX dialog reach it through nta (sip/pbx_dialog.h).
  */
 #pragma once
 
@@ -33,5 +35,5 @@ void router_set_config(router *r, const config *cfg);
 extern const ws_edge_callbacks router_ws_callbacks;
 extern const pbx_callbacks router_pbx_callbacks;
 
-/* "3 connections, 2 registered, 0 pending" */
+/* "3 connections, 2 registered, 0 pending, 1 calls" */
 char *router_status(router *r);

@@ -17,6 +17,7 @@
 
 struct pbx_link {
   su_home_t home[1];
+  su_root_t *root;
   nta_agent_t *agent;
   nta_leg_t *default_leg;
   pbx_callbacks callbacks;
@@ -98,6 +99,21 @@ const char *pbx_link_contact_transport(const pbx_link *link)
   return sip_transport_name(link->transport);
 }
 
+nta_agent_t *pbx_link_agent(const pbx_link *link)
+{
+  return link->agent;
+}
+
+su_root_t *pbx_link_root(const pbx_link *link)
+{
+  return link->root;
+}
+
+const url_t *pbx_link_target_url(const pbx_link *link)
+{
+  return link->target_url;
+}
+
 /* ---- requests from the PBX ---- */
 
 static int on_leg_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t *irq,
@@ -107,8 +123,10 @@ static int on_leg_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t
   pbx_server_tx *tx;
   msg_t *msg;
 
-  if (sip->sip_request->rq_method == sip_method_ack)
-    return 0; /* a stray ACK: nothing to answer */
+  if (sip->sip_request->rq_method == sip_method_ack) {
+    nta_incoming_destroy(irq); /* a stray ACK: nothing to answer (nta keeps it otherwise) */
+    return 0;
+  }
   if (sip->sip_request->rq_method == sip_method_cancel)
     return 481; /* a CANCEL that matched no transaction */
 
@@ -148,6 +166,13 @@ int pbx_server_tx_relay(pbx_server_tx *tx, msg_t *response)
   }
   server_tx_done(tx, status);
   return r < 0 ? -EIO : 0;
+}
+
+nta_incoming_t *pbx_server_tx_take(pbx_server_tx *tx)
+{
+  nta_incoming_t *irq = tx->irq;
+  g_free(tx);
+  return irq;
 }
 
 msg_t *pbx_server_tx_request(pbx_server_tx *tx)
@@ -251,6 +276,7 @@ int pbx_link_new(su_root_t *root, const pbx_settings *s, const pbx_callbacks *ca
   g_autofree char *bind_url = NULL;
 
   su_home_init(link->home);
+  link->root = root;
   link->callbacks = *callbacks;
   link->user = user;
   link->contact_host = g_strdup(adv_h);

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sofia-sip/su_wait.h>
 #include <sofia-sip/msg.h>
+#include <sofia-sip/nta.h>
+#include <sofia-sip/url.h>
 
 #include "config/config.h"
 
@@ -71,3 +73,12 @@ int pbx_server_tx_reply(pbx_server_tx *tx, int status, const char *phrase);
 int pbx_server_tx_relay(pbx_server_tx *tx, msg_t *response);
 /* The request (borrowed). */
 msg_t *pbx_server_tx_request(pbx_server_tx *tx);
+
+/* For sip/pbx_dialog.c, which works on the nta objects directly. */
+nta_agent_t *pbx_link_agent(const pbx_link *link);
+su_root_t *pbx_link_root(const pbx_link *link);
+/* The parsed pbx_link_target() (borrowed; changes with pbx_link_set_target). */
+const url_t *pbx_link_target_url(const pbx_link *link);
+/* Frees TX and hands its server transaction over to the caller, who then
+ * answers and destroys it with nta (nta_incoming_treply/destroy). */
+nta_incoming_t *pbx_server_tx_take(pbx_server_tx *tx);

@@ -73,20 +73,25 @@ static int bind_one(const struct sockaddr_storage *base, socklen_t len, uint16_t
   return fd;
 }
 
-/* Media hot path: drains socket I until EAGAIN. */
+/* Packets read per wakeup at most: one busy socket must not starve the
+ * main loop (signalling, other calls).  The fd source is level-triggered:
+ * what is left wakes it again at once. */
+#define RTP_MAX_PER_WAKEUP 64
+
+/* Media hot path: drains socket I until EAGAIN, or RTP_MAX_PER_WAKEUP packets. */
 static gboolean on_readable(gint fd, GIOCondition cond, gpointer data)
 {
   rtp_socket *s = data;
   bool is_rtcp_socket = fd == s->fd[1];
 
-  for (;;) {
+  for (unsigned reads = 0; reads < RTP_MAX_PER_WAKEUP; reads++) {
     struct sockaddr_storage from;
     socklen_t from_len = sizeof from;
     ssize_t n = recvfrom(fd, s->buf, RTP_MAX_PACKET, MSG_TRUNC, (struct sockaddr *)&from, &from_len);
 
     if (n < 0) {
       if (errno == EINTR)
-        continue;
+        continue; /* counts as a read: bounded all the same */
       break; /* EAGAIN, or an ICMP error reported late: wait for the next wakeup */
     }
     if (G_UNLIKELY(n > RTP_MAX_PACKET || n < 8 || demux_classify(s->buf, (size_t)n) != DEMUX_RTP)) {

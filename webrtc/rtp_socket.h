@@ -5,7 +5,7 @@
  * packets go to the address from the PBX's SDP until one arrives, then to
  * wherever RTP (and, separately, RTCP) came from; a new SDP address
  * (rtp_socket_set_remote) unlatches.  Each wakeup drains the socket until
- * EAGAIN into one fixed buffer that has SRTP_LEG_MAX_TRAILER bytes of room
+ * EAGAIN (64 packets at most) into one fixed buffer that has SRTP_LEG_MAX_TRAILER bytes of room
  * after the largest packet, so the receiver can protect in place.
  * The receive and send paths do not allocate, log or lock.
  */

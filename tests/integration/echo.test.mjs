@@ -100,19 +100,27 @@ test('INFO in the dialog -> 200, re-INVITE -> 488, BYE -> 200',
     await ended(gw, 'BYE from the browser');
   }));
 
-test('INVITE to another user still gets 501; echo_user empty switches the echo off',
+// With nothing behind the [pbx] port, a call that goes to the PBX ends with
+// 503 (ICMP port unreachable) and not with rtcsipd's echo answer.
+const toPbx = (gw, user) => gw.child.waitForOutput(
+  new RegExp(`\\[call-\\d+\\] INVITE ${user}@${DOMAIN} from alice`), 5000, `a call to ${user} via the PBX`);
+
+test('echo_user empty switches the echo off: INVITEs to echo and to another user go to the PBX',
   { timeout: 60000 }, () => withEnv('echo-off', async (env) => {
-    const { alice } = await setup(env, { sip: { echo_user: '' } });
+    const { gw, alice } = await setup(env, { sip: { echo_user: '' } });
     const r1 = await invite(alice).answer;
-    assert.equal(r1.status, 501);
+    assert.equal(r1.status, 503, `${r1.status} ${r1.reason}`);
+    await toPbx(gw, 'echo');
     const r2 = await invite(alice, { uri: `sip:bob@${DOMAIN}` }).answer;
-    assert.equal(r2.status, 501);
+    assert.equal(r2.status, 503, `${r2.status} ${r2.reason}`);
+    await toPbx(gw, 'bob');
+    assert.doesNotMatch(gw.logs(), /\[echo-\d+\]/, 'no echo call');
   }));
 
 test('a configured echo_user, and an INVITE to it without SDP -> 488',
   { timeout: 60000 }, () => withEnv('echo-user', async (env) => {
     const { alice } = await setup(env, { sip: { echo_user: 'mirror' } });
-    assert.equal((await invite(alice).answer).status, 501, 'echo is not the echo user any more');
+    assert.equal((await invite(alice).answer).status, 503, 'echo is not the echo user any more: to the PBX');
     const r = await invite(alice, { uri: `sip:mirror@${DOMAIN}`, body: '' }).answer;
     assert.equal(r.status, 488);
     const ok = await invite(alice, { uri: `sip:mirror@${DOMAIN}` }).answer;

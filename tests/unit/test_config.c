@@ -47,6 +47,9 @@ static void test_minimal_defaults(void)
   g_assert_nonnull(c->ice_addresses);
   g_assert_cmpstr(c->ice_addresses[0], ==, "127.0.0.1");
   g_assert_null(c->ice_addresses[1]);
+  g_assert_cmpuint(c->media_timeout, ==, 30);
+  g_assert_cmpuint(c->ring_timeout, ==, 60);
+  g_assert_cmpuint(c->transaction_timeout, ==, 32);
   g_assert_true(config_serves_domain(c, "example.com"));
   g_assert_true(config_serves_domain(c, "EXAMPLE.com"));
   g_assert_false(config_serves_domain(c, "example.org"));
@@ -69,9 +72,9 @@ static void test_full(void)
     "[media]\nrtp_port_min = 30000\nrtp_port_max = 30099\n"
     "stun_servers = stun:stun.example.org:3478\n"
     "turn_servers = turn:turn.example.org:3478?transport=udp, turns:turn.example.org:5349\n"
-    "turn_username = u\nturn_password = p\n"
+    "turn_username = u\nturn_password = p\nmedia_timeout = 0\n"
     "[limits]\nconnections_per_ip = 0\nmax_message_size = 2048\nmax_registrations = 5\n"
-    "max_expires = 600\ntransaction_timeout = 5\n");
+    "max_expires = 600\ntransaction_timeout = 5\nring_timeout = 20\n");
   g_autofree char *error = NULL;
   config *c = NULL;
 
@@ -101,6 +104,8 @@ static void test_full(void)
   g_assert_cmpuint(c->max_registrations, ==, 5);
   g_assert_cmpuint(c->max_expires, ==, 600);
   g_assert_cmpuint(c->transaction_timeout, ==, 5);
+  g_assert_cmpuint(c->media_timeout, ==, 0); /* never */
+  g_assert_cmpuint(c->ring_timeout, ==, 20);
   config_free(c);
 }
 
@@ -161,6 +166,10 @@ static const struct {
     "6: limits.max_message_size: '10' is not a whole number from 1024 to 16777216" },
   { MINIMAL "[limits]\nmax_message_size = 64k\n",
     "6: limits.max_message_size: '64k' is not a whole number from 1024 to 16777216" },
+  { MINIMAL "[media]\nmedia_timeout = -1\n",
+    "6: media.media_timeout: '-1' is not a whole number from 0 to 86400" },
+  { MINIMAL "[limits]\nring_timeout = 0\n",
+    "6: limits.ring_timeout: '0' is not a whole number from 1 to 3600" },
   { MINIMAL "host = 127.0.0.2\n",
     "5: pbx.host: set twice" },
   { MINIMAL "this line is no key\n",

@@ -1,0 +1,1123 @@
+/* A call through the PBX.  See call.h.
+ *
+ * Everything that happens becomes an event for dispatch(), which looks the
+ * row up in the table (call_fsm.c), logs the change and carries out the
+ * row's actions in the table's order.  An action may raise a further event
+ * (an answer that cannot be translated, a request that cannot be sent): it
+ * is queued and handled when the current row is done, never nested.
+ *
+ * Two actions need rtcsipd's ICE candidates, which gathering delivers a
+ * little after the call starts: the WebRTC answer (ANSWER_BROWSER, and a
+ * 183 with early media) and the WebRTC offer (INVITE_BROWSER).  When the
+ * row comes first they wait, and run on on_gathered if the call is still in
+ * the state that asked for them.
+ *
+ * Release (the ENDED row) happens from an idle source, so that no object is
+ * freed from inside its own callback.
+ */
+#include "gateway/call.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <glib.h>
+#include <gio/gio.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/su_alloc.h>
+#include <sofia-sip/url.h>
+
+#include "config/log.h"
+#include "gateway/browser_dialog.h"
+#include "gateway/call_fsm.h"
+#include "gateway/ice_config.h"
+#include "gateway/media_bridge.h"
+#include "sip/pbx_dialog.h"
+#include "sip/sdp_translate.h"
+#include "webrtc/browser_leg.h"
+#include "webrtc/rtp_socket.h"
+
+#define MAX_QUEUED 8
+
+typedef struct {
+  call_event event;
+  int status;
+  char phrase[64];
+} queued_event;
+
+struct call {
+  char name[32];
+  ws_edge *edge;
+  pbx_link *pbx;
+  const dtls_identity *id;
+  call_callbacks cb;
+  void *user;
+
+  /* from the configuration, at creation */
+  char *advertised;
+  char *rtp_address;          /* where the RTP socket binds; NULL: any */
+  ice_config ice;
+  unsigned media_timeout_ms, ring_timeout_s, transaction_timeout_s;
+
+  bool from_browser;          /* who called */
+  call_state state;
+  browser_dialog *bd;
+  pbx_dialog *pd;
+  uint64_t flow;              /* the browser's WebSocket */
+  char *contact_uri;          /* from_pbx: the browser's binding */
+
+  sdp_webrtc *browser_sdp;    /* the browser's offer (from_browser) or answer */
+  sdp_plain *pbx_sdp;         /* the PBX's answer / early SDP, or its offer */
+  char *plain_offer;          /* from_browser: rtcsipd's offer to the PBX */
+  uint64_t sdp_session_id;
+
+  browser_leg *leg;
+  rtp_socket *rtp;
+  media_bridge *bridge;
+  bool gathered;
+  bool remote_ice_set;
+  uint32_t deferred;          /* actions waiting for the candidates */
+  int early_status;           /* the 183 that waits with them */
+  char early_phrase[64];
+
+  /* the event being handled: a status (and phrase) to relay, and the
+   * message it came in (borrowed, NULL when queued or made here) */
+  int ev_status;
+  char ev_phrase[64];
+  msg_t *ev_msg;
+  char media_why[96];
+
+  queued_event queue[MAX_QUEUED];
+  unsigned n_queued;
+  bool dispatching;
+
+  unsigned byes_pending;
+  guint timer;                /* no response from the PBX / ring / cancel guard */
+  call_event timer_event;
+  guint release_idle;
+  char *cause;
+  gint64 started_at, answered_at, ended_at; /* monotonic, us */
+};
+
+static unsigned next_call_id;
+
+static void dispatch(call *c, call_event ev, int status, const char *phrase);
+static const pbx_dialog_callbacks call_pbx_callbacks;
+
+/* ---- helpers ---- */
+
+static const char *phrase_for(int status)
+{
+  switch (status) {
+  case 408: return "Request Timeout";
+  case 480: return "Temporarily Unavailable";
+  case 487: return "Request Terminated";
+  case 488: return "Not Acceptable Here";
+  case 500: return "Internal Server Error";
+  case 503: return "Service Unavailable";
+  default: return "Error";
+  }
+}
+
+static bool has_sdp(msg_t *msg, const char **text, size_t *len)
+{
+  sip_t *sip = sip_object(msg);
+
+  if (!sip || !sip->sip_payload || !sip->sip_payload->pl_len)
+    return false;
+  if (sip->sip_content_type && sip->sip_content_type->c_type &&
+      g_ascii_strcasecmp(sip->sip_content_type->c_type, "application/sdp") != 0)
+    return false;
+  *text = sip->sip_payload->pl_data;
+  *len = sip->sip_payload->pl_len;
+  return true;
+}
+
+static void stop_timer(call *c)
+{
+  if (c->timer) {
+    g_source_remove(c->timer);
+    c->timer = 0;
+  }
+}
+
+static gboolean on_timer(gpointer user)
+{
+  call *c = user;
+
+  c->timer = 0;
+  dispatch(c, c->timer_event, 0, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static void start_timer(call *c, unsigned seconds, call_event ev)
+{
+  stop_timer(c);
+  c->timer_event = ev;
+  c->timer = g_timeout_add_seconds(seconds, on_timer, c);
+}
+
+/* The address and port of the first candidate: c= and m= of a WebRTC SDP. */
+static int default_candidate(char **cands, char *address, size_t size, uint16_t *port)
+{
+  char addr[64];
+  unsigned p;
+
+  if (!cands || !cands[0] ||
+      sscanf(cands[0], "%*s %*s %*s %*s %63s %u", addr, &p) != 2 || p == 0 || p > 65535)
+    return -ENOENT;
+  g_strlcpy(address, addr, size);
+  *port = (uint16_t)p;
+  return 0;
+}
+
+/* rtcsipd's side toward the browser, for an offer or an answer.  CANDS must
+ * outlive LOCAL. */
+static int webrtc_local(call *c, char **cands, char *address, size_t size, sdp_webrtc_local *local)
+{
+  ice_agent *ice = browser_leg_ice(c->leg);
+  const char *ufrag = NULL, *pwd = NULL;
+  uint16_t port = 0;
+
+  if (default_candidate(cands, address, size, &port) < 0)
+    return -EADDRNOTAVAIL;
+  ice_agent_local_credentials(ice, &ufrag, &pwd);
+  *local = (sdp_webrtc_local){
+    .address = address,
+    .port = port,
+    .session_id = c->sdp_session_id,
+    .session_version = 1,
+    .ice_ufrag = ufrag,
+    .ice_pwd = pwd,
+    .fingerprint = dtls_identity_fingerprint(c->id),
+    .candidates = (const char *const *)cands,
+    .n_candidates = g_strv_length(cands),
+    .end_of_candidates = true,
+  };
+  return 0;
+}
+
+static sdp_plain_local plain_local(call *c)
+{
+  return (sdp_plain_local){
+    .address = c->advertised,
+    .port = rtp_socket_local_port(c->rtp),
+    .session_id = c->sdp_session_id,
+    .session_version = 1,
+  };
+}
+
+/* ---- media ---- */
+
+/* The browser's ICE candidates, once it has (or is about to get) rtcsipd's
+ * SDP: connectivity checks and the connect timeout start here. */
+static int set_remote_ice(call *c)
+{
+  const char *cands[SDP_MAX_CANDIDATES + 1] = { 0 };
+  int r;
+
+  if (c->remote_ice_set)
+    return 0;
+  for (unsigned i = 0; i < c->browser_sdp->n_candidates; i++)
+    cands[i] = c->browser_sdp->candidates[i];
+  r = ice_agent_set_remote(browser_leg_ice(c->leg), c->browser_sdp->ice_ufrag,
+                           c->browser_sdp->ice_pwd, cands);
+  if (r == 0)
+    c->remote_ice_set = true;
+  return r;
+}
+
+/* The payload types each side uses for the same codec, where they differ. */
+static size_t pt_pairs(const sdp_webrtc *w, const sdp_plain *p, media_bridge_pt_pair *out)
+{
+  size_t n = 0;
+
+  for (unsigned i = 0; i < w->n_codecs && n < MEDIA_BRIDGE_MAX_PT_PAIRS; i++)
+    for (unsigned j = 0; j < p->n_codecs; j++)
+      if (sdp_codec_same(&w->codecs[i], &p->codecs[j])) {
+        if (w->codecs[i].pt != p->codecs[j].pt && w->codecs[i].pt < 128 && p->codecs[j].pt < 128)
+          out[n++] = (media_bridge_pt_pair){ w->codecs[i].pt, p->codecs[j].pt };
+        break;
+      }
+  return n;
+}
+
+static void on_media_timeout(void *user)
+{
+  call *c = user;
+
+  log_id(c->name, LOG_NOTICE, "no media for %u ms", c->media_timeout_ms);
+  dispatch(c, CALL_EV_MEDIA_TIMEOUT, 0, NULL);
+}
+
+static void media_failed(call *c, const char *why)
+{
+  g_strlcpy(c->media_why, why, sizeof c->media_why);
+  dispatch(c, CALL_EV_MEDIA_FAILED, 0, NULL);
+}
+
+static void on_leg_failed(void *user, const char *why)
+{
+  call *c = user;
+
+  log_id(c->name, LOG_NOTICE, "media failed: %s", why);
+  media_failed(c, why);
+}
+
+static void on_leg_ready(void *user)
+{
+  call *c = user;
+  log_id(c->name, LOG_INFO, "media ready: DTLS-SRTP keyed");
+}
+
+static void run_deferred(call *c);
+
+static void on_leg_gathered(void *user)
+{
+  call *c = user;
+
+  c->gathered = true;
+  run_deferred(c);
+}
+
+/* ---- actions ---- */
+
+static int browser_respond(call *c, int status, const char *phrase, const char *sdp)
+{
+  int r = browser_dialog_respond(c->bd, status, phrase, sdp);
+
+  if (r < 0 && r != -EALREADY)
+    log_id(c->name, LOG_NOTICE, "cannot send %d to the browser: %s", status, g_strerror(-r));
+  return r;
+}
+
+/* The WebRTC answer to the browser's offer, from the PBX's SDP. */
+static int make_browser_answer(call *c, char **out, const char **why)
+{
+  g_auto(GStrv) cands = ice_agent_local_candidates(browser_leg_ice(c->leg));
+  sdp_webrtc_local local;
+  char address[64];
+
+  if (!c->pbx_sdp) {
+    *why = "the PBX sent no SDP";
+    return -EINVAL;
+  }
+  if (webrtc_local(c, cands, address, sizeof address, &local) < 0) {
+    *why = "no local ICE candidate";
+    return -EADDRNOTAVAIL;
+  }
+  return sdp_webrtc_answer_from_plain(c->browser_sdp, c->pbx_sdp, &local, out, why);
+}
+
+static void act_answer_browser(call *c)
+{
+  g_autofree char *answer = NULL;
+  const char *why = "?";
+  int r;
+
+  if (!c->gathered) {
+    c->deferred |= CALL_ACT_ANSWER_BROWSER;
+    return;
+  }
+  r = make_browser_answer(c, &answer, &why);
+  if (r < 0) {
+    log_id(c->name, LOG_WARNING, "cannot answer the browser: %s", why);
+    browser_respond(c, 488, "Not Acceptable Here", NULL);
+    media_failed(c, why);
+    return;
+  }
+  if (set_remote_ice(c) < 0) {
+    browser_respond(c, 500, "Internal Server Error", NULL);
+    media_failed(c, "cannot set the browser's ICE candidates");
+    return;
+  }
+  if (browser_respond(c, 200, "OK", answer) == 0)
+    c->answered_at = g_get_monotonic_time();
+}
+
+static void act_provisional_to_browser(call *c, int status, const char *phrase, bool early_media)
+{
+  g_autofree char *answer = NULL;
+  const char *why = "?";
+
+  if (early_media) {
+    if (!c->gathered) {
+      c->deferred |= CALL_ACT_PROVISIONAL_TO_BROWSER;
+      c->early_status = status;
+      g_strlcpy(c->early_phrase, phrase, sizeof c->early_phrase);
+      return;
+    }
+    if (make_browser_answer(c, &answer, &why) < 0 || set_remote_ice(c) < 0) {
+      log_id(c->name, LOG_NOTICE, "early media not passed on: %s", why);
+      g_clear_pointer(&answer, g_free);
+    }
+  }
+  browser_respond(c, status, phrase, answer);
+}
+
+static void act_invite_pbx(call *c)
+{
+  msg_t *invite = browser_dialog_invite(c->bd);
+  sip_t *sip = sip_object(invite);
+  su_home_t home[1] = { SU_HOME_INIT(home) };
+  const char *ruri = url_as_string(home, sip->sip_request->rq_url);
+  pbx_invite_params p = {
+    .request_uri = ruri,
+    .from = sip->sip_from,
+    .to = sip->sip_to,
+    .call_id = sip->sip_call_id->i_id,
+    .cseq = sip->sip_cseq->cs_seq,
+    .contact_user = c->name,
+    .sdp = c->plain_offer,
+    .credentials_from = invite,
+  };
+  int r = ruri ? pbx_dialog_invite(c->pbx, &p, &call_pbx_callbacks, c, &c->pd) : -EINVAL;
+
+  su_home_deinit(home);
+  if (r < 0) {
+    log_id(c->name, LOG_WARNING, "cannot send the INVITE to the PBX at %s: %s",
+           pbx_link_target(c->pbx), g_strerror(-r));
+    dispatch(c, CALL_EV_PBX_REJECT, 503, "Service Unavailable");
+    return;
+  }
+  log_id(c->name, LOG_DEBUG, "INVITE sent to the PBX at %s", pbx_link_target(c->pbx));
+  start_timer(c, c->transaction_timeout_s, CALL_EV_PBX_TIMEOUT);
+}
+
+static void act_invite_browser(call *c)
+{
+  g_auto(GStrv) cands = NULL;
+  g_autofree char *offer = NULL;
+  sdp_webrtc_local local;
+  char address[64];
+  const char *why = "?";
+  ws_conn *conn;
+  msg_t *invite;
+  sip_t *sip;
+  int r;
+
+  if (!c->gathered) {
+    c->deferred |= CALL_ACT_INVITE_BROWSER;
+    return;
+  }
+  cands = ice_agent_local_candidates(browser_leg_ice(c->leg));
+  if (webrtc_local(c, cands, address, sizeof address, &local) < 0) {
+    log_id(c->name, LOG_WARNING, "no local ICE candidate for the browser");
+    dispatch(c, CALL_EV_BROWSER_REJECT, 503, "Service Unavailable");
+    return;
+  }
+  r = sdp_webrtc_offer_from_plain(c->pbx_sdp, &local, NULL, &offer, &why);
+  if (r < 0) {
+    log_id(c->name, LOG_NOTICE, "cannot make an offer for the browser: %s", why);
+    dispatch(c, CALL_EV_BROWSER_REJECT, 488, "Not Acceptable Here");
+    return;
+  }
+  conn = ws_edge_find(c->edge, c->flow);
+  invite = pbx_dialog_invite_request(c->pd);
+  sip = sip_object(invite);
+  browser_invite_params p = {
+    .request_uri = c->contact_uri,
+    .from = sip->sip_from,
+    .to = sip->sip_to,
+    .call_id = sip->sip_call_id->i_id,
+    .sdp = offer,
+  };
+  r = conn ? browser_dialog_new_uac(c->edge, conn, &p, c->advertised, &c->bd) : -ENOTCONN;
+  if (r < 0) {
+    log_id(c->name, LOG_NOTICE, "cannot send the INVITE to the browser: %s", g_strerror(-r));
+    dispatch(c, CALL_EV_BROWSER_REJECT, 480, "Temporarily Unavailable");
+    return;
+  }
+  log_id(c->name, LOG_DEBUG, "INVITE sent to the browser on ws-%" G_GUINT64_FORMAT, c->flow);
+  start_timer(c, c->ring_timeout_s, CALL_EV_BROWSER_TIMEOUT);
+}
+
+static void act_answer_pbx(call *c)
+{
+  g_autofree char *answer = NULL;
+  sdp_plain_local local = plain_local(c);
+  const char *why = "?";
+  int r;
+
+  if (!c->browser_sdp) {
+    pbx_dialog_respond(c->pd, 488, "Not Acceptable Here", NULL);
+    media_failed(c, "the browser's answer is not usable");
+    return;
+  }
+  r = sdp_plain_answer_from_webrtc(c->pbx_sdp, c->browser_sdp, &local, &answer, &why);
+  if (r < 0) {
+    log_id(c->name, LOG_WARNING, "cannot answer the PBX: %s", why);
+    pbx_dialog_respond(c->pd, 488, "Not Acceptable Here", NULL);
+    media_failed(c, why);
+    return;
+  }
+  r = pbx_dialog_respond(c->pd, 200, "OK", answer);
+  if (r < 0) {
+    log_id(c->name, LOG_WARNING, "cannot send the 200 to the PBX: %s", g_strerror(-r));
+    media_failed(c, "cannot answer the PBX");
+    return;
+  }
+  c->answered_at = g_get_monotonic_time();
+}
+
+/* The bridge between the legs, the PBX's address and the payload types. */
+static void act_start_media(call *c)
+{
+  media_bridge_pt_pair pairs[MEDIA_BRIDGE_MAX_PT_PAIRS];
+  size_t n;
+  int r;
+
+  if (!c->bridge) {
+    static const media_bridge_callbacks bcb = { .on_timeout = on_media_timeout };
+    media_bridge_settings bs = { .timeout_ms = c->media_timeout_ms, .log_id = c->name };
+
+    r = media_bridge_new(c->leg, c->rtp, &bs, &bcb, c, &c->bridge);
+    if (r < 0) {
+      media_failed(c, "cannot make the media bridge");
+      return;
+    }
+  }
+  if (!c->pbx_sdp || !c->browser_sdp)
+    return;
+  if (c->pbx_sdp->port && !c->pbx_sdp->hold_address &&
+      rtp_socket_set_remote(c->rtp, c->pbx_sdp->address, c->pbx_sdp->port,
+                            c->pbx_sdp->rtcp_port) < 0)
+    log_id(c->name, LOG_WARNING, "the PBX's media address %s:%u is not usable",
+           c->pbx_sdp->address, c->pbx_sdp->port);
+  n = pt_pairs(c->browser_sdp, c->pbx_sdp, pairs);
+  media_bridge_set_pt_map(c->bridge, pairs, n);
+  if (!c->from_browser && !c->remote_ice_set) {
+    /* the browser answered: its DTLS fingerprint and candidates */
+    if (c->browser_sdp->setup == SDP_SETUP_PASSIVE) {
+      media_failed(c, "the browser answered a=setup:passive; rtcsipd offered to be DTLS server");
+      return;
+    }
+    if (browser_leg_set_peer_fingerprint(c->leg, c->browser_sdp->fingerprint) < 0 ||
+        set_remote_ice(c) < 0) {
+      media_failed(c, "the browser's fingerprint or candidates are not usable");
+      return;
+    }
+  }
+  log_id(c->name, LOG_INFO, "media: PBX at %s:%u, %zu payload types mapped", c->pbx_sdp->address,
+         c->pbx_sdp->port, n);
+}
+
+static void act_reject_pbx(call *c, int status)
+{
+  const char *phrase = status ? phrase_for(status) : c->ev_phrase;
+
+  if (!status)
+    status = c->ev_status >= 300 ? c->ev_status : 500;
+  if (pbx_dialog_respond(c->pd, status, phrase, NULL) < 0)
+    log_id(c->name, LOG_DEBUG, "the PBX's INVITE was answered already");
+}
+
+static void act_reject_browser(call *c, int status)
+{
+  if (status) {
+    browser_respond(c, status, phrase_for(status), NULL);
+  } else if (c->ev_msg) {
+    int r = browser_dialog_respond_relay(c->bd, c->ev_msg);
+    if (r < 0 && r != -EALREADY)
+      log_id(c->name, LOG_NOTICE, "cannot relay %d to the browser: %s", c->ev_status,
+             g_strerror(-r));
+  } else {
+    browser_respond(c, c->ev_status >= 300 ? c->ev_status : 500,
+                    c->ev_status >= 300 ? c->ev_phrase : phrase_for(500), NULL);
+  }
+}
+
+static void act_cancel_browser(call *c)
+{
+  if (!c->bd) {
+    /* the INVITE never went out: as if the browser had answered 487 */
+    c->deferred &= ~CALL_ACT_INVITE_BROWSER;
+    dispatch(c, CALL_EV_BROWSER_REJECT, 487, "Request Terminated");
+    return;
+  }
+  if (browser_dialog_cancel(c->bd) < 0)
+    log_id(c->name, LOG_DEBUG, "CANCEL to the browser not sent");
+  start_timer(c, c->transaction_timeout_s, CALL_EV_BROWSER_TIMEOUT);
+}
+
+static void act_bye_pbx(call *c)
+{
+  if (c->pd && pbx_dialog_confirmed(c->pd) && pbx_dialog_bye(c->pd) == 0)
+    c->byes_pending++;
+}
+
+static void act_bye_browser(call *c)
+{
+  int r = c->bd && browser_dialog_confirmed(c->bd) ? browser_dialog_send_bye(c->bd) : -EINVAL;
+
+  if (r == 0)
+    log_id(c->name, LOG_DEBUG, "BYE sent to the browser");
+}
+
+static gboolean on_release(gpointer user);
+
+static void act_release(call *c)
+{
+  stop_timer(c);
+  c->deferred = 0;
+  c->ended_at = g_get_monotonic_time();
+  if (!c->release_idle)
+    c->release_idle = g_idle_add(on_release, c);
+}
+
+static void run_actions(call *c, uint32_t a, uint16_t status, call_event ev)
+{
+  if (a & CALL_ACT_INVITE_PBX)
+    act_invite_pbx(c);
+  if (a & CALL_ACT_INVITE_BROWSER)
+    act_invite_browser(c);
+  if (a & CALL_ACT_PROVISIONAL_TO_BROWSER)
+    act_provisional_to_browser(c, c->ev_status, c->ev_phrase, ev == CALL_EV_PBX_EARLY_MEDIA);
+  if (a & CALL_ACT_PROVISIONAL_TO_PBX)
+    pbx_dialog_respond(c->pd, c->ev_status, c->ev_phrase, NULL);
+  if ((a & CALL_ACT_ACK_PBX) && c->pd)
+    pbx_dialog_ack(c->pd);
+  if ((a & CALL_ACT_ACK_BROWSER) && c->bd)
+    browser_dialog_ack(c->bd);
+  if (a & CALL_ACT_ANSWER_BROWSER)
+    act_answer_browser(c);
+  if (a & CALL_ACT_ANSWER_PBX)
+    act_answer_pbx(c);
+  if (a & CALL_ACT_REJECT_BROWSER)
+    act_reject_browser(c, status);
+  if (a & CALL_ACT_REJECT_PBX)
+    act_reject_pbx(c, status);
+  if ((a & CALL_ACT_CANCEL_PBX) && c->pd)
+    pbx_dialog_cancel(c->pd);
+  if (a & CALL_ACT_CANCEL_BROWSER)
+    act_cancel_browser(c);
+  if (a & CALL_ACT_BYE_PBX)
+    act_bye_pbx(c);
+  if (a & CALL_ACT_BYE_BROWSER)
+    act_bye_browser(c);
+  if (a & CALL_ACT_START_MEDIA)
+    act_start_media(c);
+  if (a & CALL_ACT_RELEASE)
+    act_release(c);
+}
+
+static void run_deferred(call *c)
+{
+  uint32_t d = c->deferred;
+
+  c->deferred = 0;
+  if ((d & CALL_ACT_INVITE_BROWSER) && c->state == CALL_TO_BROWSER_TRYING)
+    act_invite_browser(c);
+  if ((d & CALL_ACT_PROVISIONAL_TO_BROWSER) &&
+      (c->state == CALL_TO_PBX_EARLY || c->state == CALL_TO_PBX_TRYING))
+    act_provisional_to_browser(c, c->early_status, c->early_phrase, true);
+  if ((d & CALL_ACT_ANSWER_BROWSER) && c->state == CALL_CONFIRMED)
+    act_answer_browser(c);
+}
+
+/* ---- the state machine ---- */
+
+static char *cause_of(call *c, call_event ev)
+{
+  switch (ev) {
+  case CALL_EV_BROWSER_BYE: return g_strdup("BYE from the browser");
+  case CALL_EV_PBX_BYE: return g_strdup("BYE from the PBX");
+  case CALL_EV_BROWSER_CANCEL: return g_strdup("CANCEL from the browser");
+  case CALL_EV_PBX_CANCEL: return g_strdup("CANCEL from the PBX");
+  case CALL_EV_PBX_REJECT: return g_strdup_printf("PBX answered %d", c->ev_status);
+  case CALL_EV_BROWSER_REJECT: return g_strdup_printf("browser answered %d", c->ev_status);
+  case CALL_EV_PBX_TIMEOUT: return g_strdup("no answer from the PBX");
+  case CALL_EV_BROWSER_TIMEOUT: return g_strdup("no answer from the browser");
+  case CALL_EV_WS_CLOSED: return g_strdup("WebSocket closed");
+  case CALL_EV_MEDIA_FAILED: return g_strdup_printf("media failed: %s", c->media_why);
+  case CALL_EV_MEDIA_TIMEOUT: return g_strdup("media timeout");
+  case CALL_EV_SHUTDOWN: return g_strdup("shutdown");
+  default: return g_strdup(call_event_name(ev));
+  }
+}
+
+static bool is_ending(call_state s)
+{
+  return s == CALL_TO_PBX_CANCELLING || s == CALL_TO_BROWSER_CANCELLING || s == CALL_ENDING ||
+         s == CALL_ENDED;
+}
+
+static void step(call *c, call_event ev)
+{
+  bool ignored;
+  call_transition t = call_fsm_step(c->state, ev, &ignored);
+  char acts[256];
+
+  if (ignored) {
+    log_id(c->name, LOG_DEBUG, "%s ignored in state %s", call_event_name(ev),
+           call_state_name(c->state));
+    return;
+  }
+  if (!c->cause && is_ending(t.next))
+    c->cause = cause_of(c, ev);
+  log_id(c->name, LOG_INFO, "state %s -> %s (%s; %s)", call_state_name(c->state),
+         call_state_name(t.next), call_event_name(ev),
+         t.actions ? call_actions_format(t.actions, acts, sizeof acts) : "nothing to do");
+  c->state = t.next;
+  if (is_ending(t.next))
+    stop_timer(c);
+  run_actions(c, t.actions, t.status, ev);
+  if (c->state == CALL_ENDING && c->byes_pending == 0 && !(t.actions & CALL_ACT_RELEASE) &&
+      ev != CALL_EV_BYES_DONE)
+    dispatch(c, CALL_EV_BYES_DONE, 0, NULL);
+}
+
+/* Handles EV now, or after the event being handled when called from an
+ * action.  STATUS and PHRASE: the final response the event carries (to be
+ * relayed), 0 when none. */
+static void dispatch(call *c, call_event ev, int status, const char *phrase)
+{
+  if (c->dispatching) {
+    if (c->n_queued == MAX_QUEUED) {
+      log_id(c->name, LOG_ERR, "event queue full, %s lost", call_event_name(ev));
+      return;
+    }
+    queued_event *q = &c->queue[c->n_queued++];
+    q->event = ev;
+    q->status = status;
+    g_strlcpy(q->phrase, phrase ? phrase : "", sizeof q->phrase);
+    return;
+  }
+  c->dispatching = true;
+  if (status) {
+    c->ev_status = status;
+    g_strlcpy(c->ev_phrase, phrase ? phrase : "", sizeof c->ev_phrase);
+  }
+  step(c, ev);
+  c->ev_msg = NULL;
+  while (c->n_queued) {
+    queued_event q = c->queue[0];
+
+    memmove(c->queue, c->queue + 1, --c->n_queued * sizeof c->queue[0]);
+    if (q.status) {
+      c->ev_status = q.status;
+      g_strlcpy(c->ev_phrase, q.phrase, sizeof c->ev_phrase);
+    }
+    step(c, q.event);
+  }
+  c->dispatching = false;
+}
+
+/* Like dispatch(), with MSG (borrowed) the response whose status is relayed. */
+static void dispatch_response(call *c, call_event ev, int status, msg_t *msg)
+{
+  sip_t *sip = msg ? sip_object(msg) : NULL;
+  const char *phrase = sip && sip->sip_status ? sip->sip_status->st_phrase : phrase_for(status);
+
+  c->ev_msg = msg;
+  dispatch(c, ev, status, phrase);
+  c->ev_msg = NULL;
+}
+
+/* ---- the PBX's side ---- */
+
+static void on_pbx_invite_response(void *user, int status, msg_t *response)
+{
+  call *c = user;
+  const char *text;
+  size_t len;
+
+  if (c->timer && c->timer_event == CALL_EV_PBX_TIMEOUT)
+    stop_timer(c); /* any response: the PBX is there; its own timers run now */
+  if (status == 100)
+    return;
+  if (response && (status < 300) && has_sdp(response, &text, &len)) {
+    sdp_plain *p = NULL;
+    const char *why = "?";
+
+    if (sdp_plain_parse(text, len, &p, &why) == 0) {
+      sdp_plain_free(c->pbx_sdp);
+      c->pbx_sdp = p;
+    } else {
+      log_id(c->name, LOG_NOTICE, "the PBX's SDP in its %d is not usable: %s", status, why);
+      if (status >= 200 && !c->pbx_sdp)
+        g_strlcpy(c->media_why, why, sizeof c->media_why);
+    }
+  }
+  if (status < 200)
+    dispatch_response(c, response && has_sdp(response, &text, &len) && c->pbx_sdp
+                           ? CALL_EV_PBX_EARLY_MEDIA : CALL_EV_PBX_PROVISIONAL,
+                      status, response);
+  else if (status < 300)
+    dispatch_response(c, CALL_EV_PBX_ANSWER, status, response);
+  else if (!response && status == 408)
+    dispatch_response(c, CALL_EV_PBX_TIMEOUT, status, NULL);
+  else
+    dispatch_response(c, CALL_EV_PBX_REJECT, status, response);
+}
+
+static void on_pbx_cancel(void *user)
+{
+  dispatch(user, CALL_EV_PBX_CANCEL, 0, NULL);
+}
+
+static int on_pbx_request(void *user, msg_t *request)
+{
+  call *c = user;
+  sip_t *sip = sip_object(request);
+
+  switch (sip->sip_request->rq_method) {
+  case sip_method_bye:
+    dispatch(c, CALL_EV_PBX_BYE, 0, NULL);
+    return 200;
+  case sip_method_info:
+  case sip_method_options:
+    return 200;
+  case sip_method_invite:
+  case sip_method_update:
+    return 488; /* re-INVITE, UPDATE: not yet */
+  default:
+    return 405;
+  }
+}
+
+static void on_pbx_ack(void *user)
+{
+  call *c = user;
+  log_id(c->name, LOG_DEBUG, "ACK from the PBX");
+}
+
+static void on_pbx_ack_timeout(void *user)
+{
+  call *c = user;
+
+  log_id(c->name, LOG_NOTICE, "no ACK from the PBX for rtcsipd's 200");
+  media_failed(c, "no ACK from the PBX");
+}
+
+static void on_pbx_bye_response(void *user, int status)
+{
+  call *c = user;
+
+  log_id(c->name, LOG_DEBUG, "the PBX answered the BYE with %d", status);
+  if (c->byes_pending && --c->byes_pending == 0 && c->state == CALL_ENDING)
+    dispatch(c, CALL_EV_BYES_DONE, 0, NULL);
+}
+
+static const pbx_dialog_callbacks call_pbx_callbacks = {
+  .on_invite_response = on_pbx_invite_response,
+  .on_cancel = on_pbx_cancel,
+  .on_request = on_pbx_request,
+  .on_ack = on_pbx_ack,
+  .on_bye_response = on_pbx_bye_response,
+  .on_ack_timeout = on_pbx_ack_timeout,
+};
+
+/* ---- the browser's side ---- */
+
+bool call_matches_request(const call *c, uint64_t flow, msg_t *request)
+{
+  return c->bd && browser_dialog_matches(c->bd, flow, request);
+}
+
+void call_on_browser_request(call *c, msg_t *request)
+{
+  sip_t *sip = sip_object(request);
+
+  switch (sip->sip_request->rq_method) {
+  case sip_method_ack:
+    break;
+  case sip_method_bye:
+    browser_dialog_reply(c->bd, request, 200, "OK");
+    dispatch(c, CALL_EV_BROWSER_BYE, 0, NULL);
+    break;
+  case sip_method_cancel:
+    browser_dialog_reply(c->bd, request, 200, "OK");
+    if (c->from_browser && !browser_dialog_answered(c->bd))
+      dispatch(c, CALL_EV_BROWSER_CANCEL, 0, NULL);
+    break;
+  case sip_method_info:
+  case sip_method_options:
+    browser_dialog_reply(c->bd, request, 200, "OK");
+    break;
+  case sip_method_invite:
+  case sip_method_update:
+    browser_dialog_reply(c->bd, request, 488, "Not Acceptable Here"); /* not yet */
+    break;
+  default:
+    browser_dialog_reply(c->bd, request, 405, "Method Not Allowed");
+    break;
+  }
+  msg_destroy(request);
+}
+
+bool call_take_browser_response(call *c, uint64_t flow, msg_t *response)
+{
+  browser_txn which;
+  int status;
+  const char *text;
+  size_t len;
+
+  if (!c->bd || !browser_dialog_take_response(c->bd, flow, response, &which, &status))
+    return false;
+  if (which == BROWSER_TXN_INVITE && status > 100) {
+    if (status >= 200 && status < 300 && c->state == CALL_CONFIRMED) {
+      browser_dialog_ack(c->bd); /* a repeated 2xx */
+    } else if (status >= 200 && status < 300) {
+      const char *why = "no SDP";
+      sdp_webrtc *w = NULL;
+
+      if (!has_sdp(response, &text, &len) || sdp_webrtc_parse(text, len, &w, &why) < 0)
+        log_id(c->name, LOG_NOTICE, "the browser's answer is not usable: %s", why);
+      sdp_webrtc_free(c->browser_sdp);
+      c->browser_sdp = w;
+      dispatch_response(c, CALL_EV_BROWSER_ANSWER, status, response);
+    } else {
+      dispatch_response(c, status < 200 ? CALL_EV_BROWSER_PROVISIONAL : CALL_EV_BROWSER_REJECT,
+                        status, response);
+    }
+  }
+  msg_destroy(response);
+  return true;
+}
+
+void call_on_ws_closed(call *c)
+{
+  dispatch(c, CALL_EV_WS_CLOSED, 0, NULL);
+}
+
+void call_shutdown(call *c)
+{
+  dispatch(c, CALL_EV_SHUTDOWN, 0, NULL);
+}
+
+/* ---- release ---- */
+
+static gboolean on_release(gpointer user)
+{
+  call *c = user;
+  browser_leg_stats ls = { 0 };
+  rtp_socket_stats rs = { 0 };
+  media_bridge_stats bs = { 0 };
+  gint64 from = c->answered_at ? c->answered_at : c->started_at;
+
+  c->release_idle = 0;
+  if (c->leg)
+    browser_leg_get_stats(c->leg, &ls);
+  if (c->rtp)
+    rtp_socket_get_stats(c->rtp, &rs);
+  if (c->bridge)
+    media_bridge_get_stats(c->bridge, &bs);
+  g_clear_pointer(&c->bridge, media_bridge_free);
+  g_clear_pointer(&c->leg, browser_leg_free);
+  g_clear_pointer(&c->rtp, rtp_socket_free);
+  log_id(c->name, LOG_NOTICE,
+         "call ended: cause %s, %.1f s%s, browser->rtcsipd %" G_GUINT64_FORMAT " rtp/%"
+         G_GUINT64_FORMAT " bytes %" G_GUINT64_FORMAT " rtcp, rtcsipd->browser %" G_GUINT64_FORMAT
+         " rtp/%" G_GUINT64_FORMAT " bytes %" G_GUINT64_FORMAT " rtcp, pbx->rtcsipd %"
+         G_GUINT64_FORMAT " rtp/%" G_GUINT64_FORMAT " bytes %" G_GUINT64_FORMAT
+         " rtcp, rtcsipd->pbx %" G_GUINT64_FORMAT " rtp/%" G_GUINT64_FORMAT " bytes %"
+         G_GUINT64_FORMAT " rtcp, srtp auth failures %" G_GUINT64_FORMAT ", drops %"
+         G_GUINT64_FORMAT,
+         c->cause ? c->cause : "?", (double)(c->ended_at - from) / G_USEC_PER_SEC,
+         c->answered_at ? "" : " (not answered)", ls.rtp_in, ls.rtp_in_bytes, ls.rtcp_in,
+         ls.rtp_out, ls.rtp_out_bytes, ls.rtcp_out, rs.rtp_in, rs.rtp_in_bytes, rs.rtcp_in,
+         rs.rtp_out, rs.rtp_out_bytes, rs.rtcp_out, ls.auth_failures,
+         ls.drops_in + ls.drops_out + rs.drops_in + rs.drops_out + bs.drops);
+  if (c->cb.on_ended)
+    c->cb.on_ended(c->user, c); /* may free C */
+  return G_SOURCE_REMOVE;
+}
+
+/* ---- making a call ---- */
+
+static call *call_alloc(const call_env *env, const call_callbacks *cb, void *user)
+{
+  const config *cfg = env->cfg;
+  call *c = g_new0(call, 1);
+
+  g_snprintf(c->name, sizeof c->name, "call-%u", ++next_call_id);
+  c->edge = env->edge;
+  c->pbx = env->pbx;
+  c->id = env->id;
+  if (cb)
+    c->cb = *cb;
+  c->user = user;
+  c->advertised = g_strdup(cfg->advertised_address);
+  if (cfg->sip.host && g_hostname_is_ip_address(cfg->sip.host) &&
+      strcmp(cfg->sip.host, "0.0.0.0") != 0 && strcmp(cfg->sip.host, "::") != 0)
+    c->rtp_address = g_strdup(cfg->sip.host);
+  ice_config_init(&c->ice, cfg);
+  c->media_timeout_ms = cfg->media_timeout * 1000u;
+  c->ring_timeout_s = cfg->ring_timeout;
+  c->transaction_timeout_s = cfg->transaction_timeout;
+  c->state = CALL_IDLE;
+  c->started_at = g_get_monotonic_time();
+  c->sdp_session_id = (uint64_t)g_get_real_time();
+  return c;
+}
+
+/* The RTP socket toward the PBX and the browser's leg (gathering started). */
+static int make_media(call *c, bool controlling, dtls_role role, const char *fingerprint)
+{
+  static const browser_leg_callbacks lcb = {
+    .on_gathered = on_leg_gathered,
+    .on_ready = on_leg_ready,
+    .on_failed = on_leg_failed,
+  };
+  rtp_socket_settings rs = {
+    .local_address = c->rtp_address,
+    .port_min = c->ice.port_min,
+    .port_max = c->ice.port_max,
+  };
+  browser_leg_settings ls = {
+    .role = role,
+    .peer_fingerprint = fingerprint,
+    .ice = { .controlling = controlling, .log_id = c->name },
+  };
+  int r;
+
+  ice_config_apply(&c->ice, &ls.ice);
+  r = rtp_socket_new(&rs, &c->rtp);
+  if (r == 0)
+    r = browser_leg_new(c->id, &ls, &lcb, c, &c->leg);
+  if (r == 0)
+    r = ice_agent_gather(browser_leg_ice(c->leg));
+  if (r < 0)
+    log_id(c->name, LOG_WARNING, "cannot make the call's media: %s", g_strerror(-r));
+  return r;
+}
+
+static const sdp_codec *first_codec(const sdp_webrtc *offer)
+{
+  for (unsigned i = 0; i < offer->n_codecs; i++) {
+    const sdp_codec *k = &offer->codecs[i];
+    if (g_ascii_strcasecmp(k->name, "telephone-event") != 0 && sdp_codec_supported(k))
+      return k;
+  }
+  return NULL;
+}
+
+int call_from_browser(const call_env *env, ws_conn *conn, msg_t *invite,
+                      const call_callbacks *cb, void *user, call **ret)
+{
+  call *c = call_alloc(env, cb, user);
+  sip_t *sip = sip_object(invite);
+  sdp_plain_local local;
+  const char *why = "?", *text;
+  size_t len;
+  sdp_setup setup;
+  int status = 0, r;
+
+  *ret = NULL;
+  c->from_browser = true;
+  c->flow = ws_conn_id(conn);
+  c->bd = browser_dialog_new(env->edge, conn, invite, c->advertised);
+  if (!c->bd) {
+    log_id(c->name, LOG_NOTICE, "INVITE refused: not a new dialog (To tag, or no From tag)");
+    call_free(c);
+    return -EINVAL;
+  }
+  sip = sip_object(browser_dialog_invite(c->bd));
+  log_id(c->name, LOG_INFO, "INVITE %s%s%s from %s on %s, Call-ID %s",
+         sip->sip_request->rq_url->url_user ? sip->sip_request->rq_url->url_user : "",
+         sip->sip_request->rq_url->url_user ? "@" : "", sip->sip_request->rq_url->url_host,
+         sip->sip_from->a_url->url_user ? sip->sip_from->a_url->url_user : "?",
+         ws_conn_name(conn), browser_dialog_call_id(c->bd));
+  browser_respond(c, 100, "Trying", NULL);
+
+  if (!has_sdp(browser_dialog_invite(c->bd), &text, &len)) {
+    status = 488, why = "no SDP offer";
+  } else if (!sip->sip_contact) {
+    status = 400, why = "no Contact";
+  } else if ((r = sdp_webrtc_parse(text, len, &c->browser_sdp, &why)) < 0) {
+    status = 488;
+  } else if (!first_codec(c->browser_sdp)) {
+    status = 488, why = "no supported audio codec";
+  } else if ((setup = sdp_webrtc_answer_setup(c->browser_sdp)) == SDP_SETUP_NONE) {
+    status = 488, why = "no DTLS role";
+  } else if (!c->browser_sdp->rtcp_mux) {
+    status = 488, why = "no rtcp-mux";
+  } else if (make_media(c, false, setup == SDP_SETUP_ACTIVE ? DTLS_ROLE_CLIENT : DTLS_ROLE_SERVER,
+                        c->browser_sdp->fingerprint) < 0) {
+    status = 503, why = "no media ports";
+  } else {
+    local = plain_local(c);
+    if (sdp_plain_offer_from_webrtc(c->browser_sdp, &local, &c->plain_offer, &why) < 0)
+      status = 488;
+  }
+  if (status) {
+    log_id(c->name, LOG_NOTICE, "rejected with %d: %s", status, why);
+    browser_respond(c, status, status == 400 ? "Bad Request" : phrase_for(status), NULL);
+    call_free(c);
+    return -EPROTO;
+  }
+  dispatch(c, CALL_EV_BROWSER_INVITE, 0, NULL);
+  *ret = c;
+  return 0;
+}
+
+int call_from_pbx(const call_env *env, pbx_server_tx *tx, ws_conn *conn, const char *contact_uri,
+                  const call_callbacks *cb, void *user, call **ret)
+{
+  call *c = call_alloc(env, cb, user);
+  msg_t *invite = pbx_server_tx_request(tx);
+  sip_t *sip = sip_object(invite);
+  const char *why = "?", *text;
+  size_t len;
+  int status = 0, r;
+
+  *ret = NULL;
+  c->flow = ws_conn_id(conn);
+  c->contact_uri = g_strdup(contact_uri);
+  log_id(c->name, LOG_INFO, "INVITE from the PBX for %s on %s, Call-ID %s",
+         sip->sip_to->a_url->url_user ? sip->sip_to->a_url->url_user : "?", ws_conn_name(conn),
+         sip->sip_call_id->i_id);
+  if (!has_sdp(invite, &text, &len))
+    status = 488, why = "no SDP offer (an offer in the ACK is not supported)";
+  else if ((r = sdp_plain_parse(text, len, &c->pbx_sdp, &why)) < 0)
+    status = 488;
+  if (status) {
+    log_id(c->name, LOG_NOTICE, "rejected with %d: %s", status, why);
+    pbx_server_tx_reply(tx, status, phrase_for(status));
+    call_free(c);
+    return -EPROTO;
+  }
+  r = pbx_dialog_accept(env->pbx, tx, &call_pbx_callbacks, c, &c->pd);
+  if (r < 0) {
+    log_id(c->name, LOG_WARNING, "cannot take the PBX's INVITE: %s", g_strerror(-r));
+    call_free(c);
+    return r;
+  }
+  pbx_dialog_respond(c->pd, 100, "Trying", NULL);
+  if (make_media(c, true, DTLS_ROLE_SERVER, NULL) < 0) {
+    pbx_dialog_respond(c->pd, 503, "Service Unavailable", NULL);
+    call_free(c);
+    return -EADDRINUSE;
+  }
+  if (c->pbx_sdp->port && !c->pbx_sdp->hold_address)
+    rtp_socket_set_remote(c->rtp, c->pbx_sdp->address, c->pbx_sdp->port, c->pbx_sdp->rtcp_port);
+  dispatch(c, CALL_EV_PBX_INVITE, 0, NULL);
+  *ret = c;
+  return 0;
+}
+
+void call_free(call *c)
+{
+  if (!c)
+    return;
+  stop_timer(c);
+  if (c->release_idle)
+    g_source_remove(c->release_idle);
+  media_bridge_free(c->bridge);
+  browser_leg_free(c->leg);
+  rtp_socket_free(c->rtp);
+  pbx_dialog_free(c->pd);
+  browser_dialog_free(c->bd);
+  sdp_webrtc_free(c->browser_sdp);
+  sdp_plain_free(c->pbx_sdp);
+  g_free(c->plain_offer);
+  g_free(c->contact_uri);
+  g_free(c->advertised);
+  g_free(c->rtp_address);
+  g_free(c->cause);
+  ice_config_clear(&c->ice);
+  g_free(c);
+}
+
+uint64_t call_flow(const call *c) { return c->flow; }
+const char *call_name(const call *c) { return c->name; }
