@@ -348,6 +348,51 @@ export function udpSipProbe(port, { host = LOOPBACK, ms = 300, ruri } = {}) {
 }
 
 // ---------------------------------------------------------------------------
+// What a process holds (Linux /proc): for leak checks.
+
+// The open file descriptors of process PID: [{ fd, target }] (target: the
+// readlink of /proc/PID/fd/N, e.g. "socket:[1234]", "anon_inode:[eventfd]").
+export function openFds(pid) {
+  const dir = `/proc/${pid}/fd`;
+  const out = [];
+  for (const name of fs.readdirSync(dir)) {
+    let target;
+    try { target = fs.readlinkSync(path.join(dir, name)); } catch { continue; } // closed meanwhile
+    out.push({ fd: Number(name), target });
+  }
+  return out.sort((a, b) => a.fd - b.fd);
+}
+
+// The UDP sockets process PID holds: [{ fd, inode, family, address, port }]
+// (its socket fds matched by inode against /proc/PID/net/udp and udp6).
+export function udpSockets(pid) {
+  const byInode = new Map();
+  for (const { fd, target } of openFds(pid)) {
+    const m = target.match(/^socket:\[(\d+)\]$/);
+    if (m) byInode.set(m[1], fd);
+  }
+  const out = [];
+  for (const family of ['udp', 'udp6']) {
+    let text;
+    try { text = fs.readFileSync(`/proc/${pid}/net/${family}`, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      const inode = f[9];
+      if (!byInode.has(inode)) continue;
+      const [addrHex, portHex] = f[1].split(':');
+      let address = addrHex;
+      if (family === 'udp') {
+        const n = parseInt(addrHex, 16); // little-endian on the machines we run on
+        address = [n & 255, (n >> 8) & 255, (n >> 16) & 255, (n >>> 24) & 255].join('.');
+      }
+      out.push({ fd: byInode.get(inode), inode, family, address, port: parseInt(portHex, 16) });
+    }
+  }
+  return out.sort((a, b) => a.fd - b.fd);
+}
+
+// ---------------------------------------------------------------------------
 // SIPp.
 
 // Runs SIPp with scenario tests/integration/sipp/NAME.xml (or an absolute

@@ -264,13 +264,14 @@ export class SipWsClient {
     }
   }
 
-  buildResponse(req, status, reason, headers = {}, body = '') {
+  // TOTAG: the To tag to add (the same one on a 180 and the 200 that follows); default: a new one.
+  buildResponse(req, status, reason, headers = {}, body = '', toTag = undefined) {
     const lines = [`SIP/2.0 ${status} ${reason}`];
     for (const v of req.all('via')) lines.push(`Via: ${v}`);
     for (const r of req.all('record-route')) lines.push(`Record-Route: ${r}`);
     lines.push(`From: ${req.get('from')}`);
     let to = req.get('to');
-    if (!params(to.replace(/<[^>]*>/, '')).tag && status > 100) to += `;tag=${randomToken(10)}`;
+    if (!params(to.replace(/<[^>]*>/, '')).tag && status > 100) to += `;tag=${toTag || randomToken(10)}`;
     lines.push(`To: ${to}`);
     lines.push(`Call-ID: ${req.get('call-id')}`);
     lines.push(`CSeq: ${req.get('cseq')}`);
@@ -391,4 +392,46 @@ export class SipWsClient {
       headers: { Accept: 'application/sdp', ...headers },
     });
   }
+}
+
+// A WebRTC answer (as Chromium writes one: UDP/TLS/RTP/SAVPF, ICE, DTLS
+// a=setup:SETUP, rtcp-mux) to the audio offer OFFER (SDP text), accepting
+// every payload type offered, with its rtpmap/fmtp lines.  Its one host
+// candidate is ADDRESS:PORT (by default 192.0.2.2, where nobody answers, so
+// ICE never completes) and its fingerprint the one Chromium sent in
+// tests/unit/data/sdp/chromium-jssip-answer-audio.sdp.
+export function webrtcAnswer(offer, { setup = 'active', address = '192.0.2.2', port = 40125,
+  fingerprint = 'sha-256 CC:BF:EB:86:CB:83:F5:E7:4E:BC:26:38:0B:43:58:18:5F:C9:5F:92:1B:97:11:D4:A7:0C:F8:E0:76:B1:A6:C4' } = {}) {
+  const lines = offer.split(/\r?\n/);
+  const m = lines.find((l) => l.startsWith('m=audio '));
+  if (!m) throw new Error('no m=audio line in the offer');
+  const pts = m.split(' ').slice(3).filter(Boolean);
+  const mid = (lines.find((l) => l.startsWith('a=mid:')) || 'a=mid:0').slice(6);
+  const codecLines = lines.filter((l) => {
+    const c = l.match(/^a=(?:rtpmap|fmtp):(\d+) /);
+    return c && pts.includes(c[1]);
+  });
+  return [
+    'v=0',
+    `o=- ${crypto.randomInt(1e9, 2e9)} 2 IN IP4 127.0.0.1`,
+    's=-',
+    't=0 0',
+    `a=group:BUNDLE ${mid}`,
+    'a=msid-semantic: WMS',
+    `m=audio ${port} UDP/TLS/RTP/SAVPF ${pts.join(' ')}`,
+    `c=IN IP4 ${address}`,
+    'a=rtcp:9 IN IP4 0.0.0.0',
+    `a=candidate:3859889881 1 udp 2122194687 ${address} ${port} typ host generation 0 network-id 1`,
+    `a=ice-ufrag:${randomToken(4)}`,
+    `a=ice-pwd:${randomToken(24)}`,
+    'a=ice-options:trickle',
+    `a=fingerprint:${fingerprint}`,
+    `a=setup:${setup}`,
+    `a=mid:${mid}`,
+    'a=sendrecv',
+    'a=rtcp-mux',
+    ...codecLines,
+    `a=ssrc:${crypto.randomInt(1, 2 ** 31)} cname:${randomToken(16)}`,
+    '',
+  ].join('\r\n');
 }
