@@ -497,7 +497,7 @@ static void act_start_media(call *c)
       return;
     }
   }
-  log_id(c->name, LOG_INFO, "media: PBX at %s:%u, %zu payload types mapped", c->pbx_sdp->address,
+  log_id(c->name, LOG_INFO, "media: PBX at %s:%u, %zu payload types rewritten (the others pass as they are)", c->pbx_sdp->address,
          c->pbx_sdp->port, n);
 }
 
