@@ -247,11 +247,12 @@ int browser_dialog_respond(browser_dialog *d, int status, const char *phrase, co
     return -EINVAL;
   if (d->final_status)
     return -EALREADY;
-  if (status >= 200 && status < 300) {
-    if (!sdp)
-      return -EINVAL;
+  if (status >= 200 && status < 300 && !sdp)
+    return -EINVAL;
+  /* a 1xx with a To tag makes an early dialog: it needs a Contact too
+   * (RFC 3261 12.1.1; SIP.js drops a 180 without one) */
+  if (status > 100 && status < 300)
     contact = contact_of(d);
-  }
   r = send_built(d, make_response(d, d->invite, status, phrase, contact, sdp));
   if (r == -EINVAL)
     return r;

@@ -44,7 +44,8 @@ bool browser_dialog_confirmed(const browser_dialog *d);
  * ACK to a non-2xx of a UAS dialog) rtcsipd's tag in To. */
 bool browser_dialog_matches(const browser_dialog *d, uint64_t flow, msg_t *request);
 
-/* UAS: a response to the INVITE: 1xx, 2xx (with SDP, required) or 3xx-6xx.
+/* UAS: a response to the INVITE: 1xx, 2xx (with SDP, required) or 3xx-6xx;
+ * 101-299 carry rtcsipd's Contact.
  * 0, -EALREADY after a final response, -ENOTCONN (flow gone), -EINVAL. */
 int browser_dialog_respond(browser_dialog *d, int status, const char *phrase, const char *sdp);
 /* UAS: the PBX's final RESPONSE (3xx-6xx, borrowed) relayed as the answer

@@ -127,27 +127,47 @@ T.sipjsStop = async () => {
 };
 
 // ---------------------------------------------------------------------------
-// Calls with real media (the echo target of rtcsipd): one outgoing call per
-// library at a time, its peer connection read back by T.callMedia.
+// Calls with real media (rtcsipd's echo target, or through the PBX): one
+// call per library at a time, its peer connection read back by T.callMedia.
 //   JsSIP:  T.jssipCall({ target, iceServers }) -> events of src 'jssip-call'
 //   SIP.js: T.sipjsCall({ target, iceServers }) -> events of src 'sipjs-call'
-// Both need the UA started first (T.jssipStart / T.sipjsStart, register not
-// needed).  Hang up with T.jssipHangup / T.sipjsHangup.
+// Incoming calls, answered: T.jssipAcceptCalls / T.sipjsAcceptCalls (same
+// event sources).  Both need the UA started first (T.jssipStart /
+// T.sipjsStart; register for incoming calls).  Hang up with T.jssipHangup /
+// T.sipjsHangup.
 
 let jssipSession = null;
-let sipjsInviter = null;
+let sipjsInviter = null; // the current SIP.js session: an Inviter, or an Invitation
 
 function responseDetail(r) {
   return r ? { status: r.status_code ?? r.statusCode, reason: r.reason_phrase ?? r.reasonPhrase } : {};
 }
 
+// O.badFingerprint: the offer as sent gets a made-up a=fingerprint (the
+// peer connection keeps its real one), as JsSIP's 'sdp' event allows.
 T.jssipCall = (o) => {
   const rec = (type, d) => T.record('jssip-call', type, d);
+  const eventHandlers = {};
+  if (o.badFingerprint) {
+    eventHandlers.sdp = (e) => {
+      if (e.originator !== 'local' || e.type !== 'offer') return;
+      const fake = Array.from({ length: 32 }, (_, i) => ((i * 37 + 11) & 255).toString(16).toUpperCase()
+        .padStart(2, '0')).join(':');
+      e.sdp = e.sdp.replace(/^a=fingerprint:sha-256 \S+/mg, `a=fingerprint:sha-256 ${fake}`);
+      rec('sdpModified', { fingerprint: fake });
+    };
+  }
   const session = jssip.ua.call(o.target, {
     mediaConstraints: { audio: true, video: false },
     pcConfig: { iceServers: o.iceServers || [] },
+    eventHandlers,
   });
   jssipSession = session;
+  jssipSessionEvents(session, rec);
+  return { id: session.id };
+};
+
+function jssipSessionEvents(session, rec) {
   session.on('peerconnection', () => rec('peerconnection'));
   session.on('connecting', () => rec('connecting'));
   session.on('sending', () => rec('sending'));
@@ -158,7 +178,31 @@ T.jssipCall = (o) => {
     originator: e.originator, cause: e.cause, ...responseDetail(e.message && e.message.status_code ? e.message : null),
   }));
   session.on('ended', (e) => rec('ended', { originator: e.originator, cause: e.cause }));
-  return { id: session.id };
+}
+
+// Incoming calls (JsSIP): from now on every INVITE to the UA is answered
+// (session.answer) with the microphone; its events go to src 'jssip-call'
+// (first 'incoming'), and T.callMedia / T.jssipHangup work on it.
+T.jssipAcceptCalls = (o = {}) => {
+  const rec = (type, d) => T.record('jssip-call', type, d);
+  jssip.ua.on('newRTCSession', (e) => {
+    if (e.originator !== 'remote') return;
+    const session = e.session;
+    jssipSession = session;
+    rec('incoming', {
+      from: e.request.from.uri.toString(), ruri: e.request.ruri.toString(), callId: e.request.call_id,
+      sdp: e.request.body,
+    });
+    jssipSessionEvents(session, rec);
+    try {
+      session.answer({
+        mediaConstraints: { audio: true, video: false },
+        pcConfig: { iceServers: o.iceServers || [] },
+      });
+    } catch (err) {
+      rec('answerError', { error: String(err.message || err) });
+    }
+  });
 };
 
 T.jssipHangup = () => {
@@ -193,6 +237,29 @@ T.sipjsCall = async (o) => {
     rec('inviteError', { error: String(e.message || e) });
   }
   return { state: inviter.state };
+};
+
+// Incoming calls (SIP.js): from now on every INVITE to the UserAgent is
+// accepted (delegate.onInvite -> invitation.accept()) with the microphone; its
+// events go to src 'sipjs-call' (first 'incoming'), and T.callMedia /
+// T.sipjsHangup work on it.
+T.sipjsAcceptCalls = (o = {}) => {
+  const rec = (type, d) => T.record('sipjs-call', type, d);
+  const ua = sipjs.ua;
+  ua.configuration.sessionDescriptionHandlerFactoryOptions = {
+    ...(ua.configuration.sessionDescriptionHandlerFactoryOptions || {}),
+    peerConnectionConfiguration: { iceServers: o.iceServers || [] },
+  };
+  ua.delegate = ua.delegate || {};
+  ua.delegate.onInvite = (invitation) => {
+    sipjsInviter = invitation;
+    const req = invitation.request;
+    rec('incoming', { from: req.from.uri.toString(), ruri: req.ruri.toString(), callId: req.callId, sdp: req.body });
+    invitation.stateChange.addListener((state) => rec('state', { state }));
+    invitation.accept({ sessionDescriptionHandlerOptions: { constraints: { audio: true, video: false } } })
+      .then(() => rec('acceptSent'))
+      .catch((e) => rec('acceptError', { error: String(e.message || e) }));
+  };
 };
 
 T.sipjsHangup = async () => {
