@@ -43,11 +43,11 @@ const nb = (text) => {
 // Setup.
 
 // The browser side: rtcsipd in front of PBXPORT, and alice connected over ws.
-async function gateway(env, pbxPort, { limits = {}, register = false } = {}) {
+async function gateway(env, pbxPort, { limits = {}, media = {}, register = false } = {}) {
   const gw = await env.startRtcsipd({
     pbxPort, domains: [DOMAIN],
     overrides: {
-      media: { rtp_port_min: RTP_MIN, rtp_port_max: RTP_MAX },
+      media: { rtp_port_min: RTP_MIN, rtp_port_max: RTP_MAX, ...media },
       limits: { max_message_size: 65536, ...limits },
     },
   });
@@ -64,14 +64,14 @@ async function gateway(env, pbxPort, { limits = {}, register = false } = {}) {
 // A call from the browser: SIPp UAS SCENARIO (with VARS) as the PBX itself
 // (kamailio: false) or behind Kamailio, which routes sip:sipp@DOMAIN to it.
 async function outgoingSetup(env, { scenario, vars = {}, kamailio = false, calls = 1, limits = {},
-  timeoutSec = 30 }) {
+  media = {}, timeoutSec = 30 }) {
   const uas = await env.startSipp({ scenario, vars, calls, timeoutSec: timeoutSec * SLOW });
   await uas.bound();
   let kam = null;
   if (kamailio) {
     kam = await env.startKamailio({ domain: DOMAIN, users: [ALICE], sippRoutes: [{ user: 'sipp', port: uas.port }] });
   }
-  const { gw, alice } = await gateway(env, kam ? kam.port : uas.port, { limits });
+  const { gw, alice } = await gateway(env, kam ? kam.port : uas.port, { limits, media });
   return { uas, kam, gw, alice };
 }
 
@@ -432,6 +432,29 @@ test('browser -> PBX: ICE never completes -> BYE to the browser and to the PBX (
     const s = await uas.result();
     assert.equal(s.code, 0, `SIPp UAS must get a BYE:\n${nb(s.errors)}\n${nb(s.messages)}`);
     await ended(gw, 'media failed');
+  }));
+
+// Neither side sends a packet (the fake browser has no media, the SIPp UAS
+// sends no RTP): [media] media_timeout ends the call on both sides, well
+// before the ICE timeout would.
+test('browser -> PBX: no packet from either side for [media] media_timeout -> BYE to both ("media timeout")',
+  { timeout: TEST_TIMEOUT }, () => withEnv('calls-out-media-timeout', async (env) => {
+    const { uas, gw, alice } = await outgoingSetup(env, { scenario: 'it_call_uas.xml',
+      vars: { RING_MS: 0, BYE_TIMEOUT_MS: 20000 * SLOW }, media: { media_timeout: 2 } });
+    const call = invite(alice);
+    const resp = await finalResponse(alice, call);
+    assert.equal(resp.status, 200, `${resp.status} ${resp.reason}`);
+    ack(alice, call, resp);
+    const t0 = Date.now();
+    const b = await alice.waitForRequest((r) => r.method === 'BYE' && r.get('call-id') === call.callId,
+      20000 * SLOW);
+    const waited = Date.now() - t0;
+    assert.ok(waited >= 1500, `the BYE came after the media timeout, not before (${waited} ms)`);
+    assert.equal(tagOf(b.get('to')), alice.fromTag);
+    const s = await uas.result();
+    assert.equal(s.code, 0, `SIPp UAS must get a BYE:\n${nb(s.errors)}\n${nb(s.messages)}`);
+    await ended(gw, 'media timeout');
+    assert.match(gw.logs(), /\[call-\d+\] no media for 2000 ms/);
   }));
 
 // 1 warm-up call, then 20 more: afterwards rtcsipd holds exactly the file
