@@ -345,6 +345,32 @@ static int parse_pbx_transport(parse_ctx *p, const char *v)
   return fail(p, "'%s' is not one of udp, tcp, tls", v);
 }
 
+const char *dtmf_mode_name(dtmf_mode m)
+{
+  return m == DTMF_INFO ? "info" : "rfc4733";
+}
+
+static int parse_dtmf_mode(parse_ctx *p, const char *v, dtmf_mode *out)
+{
+  if (g_ascii_strcasecmp(v, "rfc4733") == 0)
+    *out = DTMF_RFC4733;
+  else if (g_ascii_strcasecmp(v, "info") == 0)
+    *out = DTMF_INFO;
+  else
+    return fail(p, "'%s' is not one of rfc4733, info", v);
+  return 0;
+}
+
+static int parse_dtmf_to_pbx(parse_ctx *p, const char *v)
+{
+  return parse_dtmf_mode(p, v, &p->c->dtmf_to_pbx);
+}
+
+static int parse_dtmf_to_browser(parse_ctx *p, const char *v)
+{
+  return parse_dtmf_mode(p, v, &p->c->dtmf_to_browser);
+}
+
 static int parse_pbx_tls_directory(parse_ctx *p, const char *v)
 {
   g_autofree char *path = resolve_path(p, v);
@@ -501,6 +527,8 @@ UNSIGNED_PARSER(parse_max_registrations, max_registrations, 1, 10000000)
 UNSIGNED_PARSER(parse_max_expires, max_expires, 60, 86400)
 UNSIGNED_PARSER(parse_transaction_timeout, transaction_timeout, 1, 300)
 UNSIGNED_PARSER(parse_ring_timeout, ring_timeout, 1, 3600)
+UNSIGNED_PARSER(parse_session_expires, session_expires, 0, 86400)
+UNSIGNED_PARSER(parse_min_se, min_se, 1, 86400)
 UNSIGNED_PARSER(parse_media_timeout, media_timeout, 0, 86400)
 
 /* ---- the schema ---- */
@@ -522,6 +550,8 @@ static const config_key schema[] = {
   { "sip",       "advertised_address",  parse_advertised_address },
   { "sip",       "domains",             parse_domains },
   { "sip",       "echo_user",           parse_echo_user },
+  { "sip",       "session_expires",     parse_session_expires },
+  { "sip",       "min_se",              parse_min_se },
   { "pbx",       "host",                parse_pbx_host },
   { "pbx",       "port",                parse_pbx_port },
   { "pbx",       "transport",           parse_pbx_transport },
@@ -534,6 +564,8 @@ static const config_key schema[] = {
   { "media",     "turn_password",       parse_turn_password },
   { "media",     "ice_addresses",       parse_ice_addresses },
   { "media",     "media_timeout",       parse_media_timeout },
+  { "media",     "dtmf_to_pbx",         parse_dtmf_to_pbx },
+  { "media",     "dtmf_to_browser",     parse_dtmf_to_browser },
   { "limits",    "connections_per_ip",  parse_connections_per_ip },
   { "limits",    "max_message_size",    parse_max_message_size },
   { "limits",    "max_registrations",   parse_max_registrations },
@@ -582,6 +614,10 @@ static void set_defaults(config *c)
   c->transaction_timeout = 32;
   c->ring_timeout = 60;
   c->media_timeout = 30;
+  c->session_expires = 1800;
+  c->min_se = 90;
+  c->dtmf_to_pbx = DTMF_RFC4733;
+  c->dtmf_to_browser = DTMF_RFC4733;
 }
 
 /* Checks between keys, and what follows from several of them. */
@@ -604,6 +640,8 @@ static int finish(config *c, const parse_ctx *p, const line_index *ix, char **er
            "certificate and private_key go together");
   if (!c->domains)
     REFUSE("sip", "domains", "missing: the SIP domains served are required");
+  if (c->session_expires && c->session_expires < c->min_se)
+    REFUSE("sip", "session_expires", "%u is below min_se (%u)", c->session_expires, c->min_se);
   if (!c->advertised_address) {
     if (g_strcmp0(c->sip.host, "0.0.0.0") == 0 || g_strcmp0(c->sip.host, "::") == 0)
       REFUSE("sip", "advertised_address",

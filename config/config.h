@@ -27,6 +27,15 @@ typedef struct {
   uint16_t port; /* 0 when disabled */
 } config_listen;
 
+/* How DTMF reaches one side: RFC 4733 telephone-events in the RTP stream, or
+ * SIP INFO (application/dtmf-relay). */
+typedef enum {
+  DTMF_RFC4733,
+  DTMF_INFO,
+} dtmf_mode;
+
+const char *dtmf_mode_name(dtmf_mode m);
+
 typedef struct {
   char *url;      /* "turn:host:port?transport=udp" or "stun:host:port" */
   char *username; /* TURN only; NULL for STUN */
@@ -52,6 +61,8 @@ typedef struct config {
   char **domains;            /* NULL-terminated; the SIP domains served */
   char *echo_user;           /* sip:ECHO_USER@domain is answered by rtcsipd itself
                               * (media reflected); "" disables it */
+  unsigned session_expires;  /* RFC 4028 Session-Expires of INVITEs to the PBX; 0: none */
+  unsigned min_se;           /* their Min-SE */
 
   /* [pbx] */
   char *pbx_host;
@@ -70,6 +81,8 @@ typedef struct config {
                               * NULL: all interfaces */
   unsigned media_timeout;    /* seconds without a packet from either side that end
                               * a call; 0: never */
+  dtmf_mode dtmf_to_pbx;     /* how the browser's DTMF reaches the PBX */
+  dtmf_mode dtmf_to_browser; /* how the PBX's DTMF reaches the browser */
 
   /* [limits] */
   unsigned connections_per_ip;   /* WebSocket connections from one address */

@@ -19,6 +19,18 @@
 
 #include "sip/sipmsg.h"
 
+/* What rtcsipd takes from the browser inside a dialog (call.c answers the
+ * others with 405). */
+#define ALLOW "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
+#define MAX_PENDING 8
+
+/* One request of rtcsipd awaiting its final response. */
+typedef struct {
+  char branch[32];          /* "": none */
+  char method[24];
+  uint32_t cseq;
+} pending_request;
+
 struct browser_dialog {
   ws_edge *edge;
   uint64_t flow;
@@ -39,6 +51,11 @@ struct browser_dialog {
   char invite_branch[32];   /* UAC: also the CANCEL's and the non-2xx ACK's */
   char bye_branch[32];      /* "" until a BYE went */
   int final_status;         /* 0 until a final response to the INVITE went out / came */
+  bool early;               /* UAS: a 101-199 with rtcsipd's tag went */
+  pending_request offer;    /* rtcsipd's last re-INVITE or pending UPDATE */
+  bool offer_pending;       /* ... and it awaits its final response */
+  pending_request others[MAX_PENDING]; /* other requests of rtcsipd awaiting theirs */
+  uint32_t last_cseq;       /* of the response take_response reported last */
 };
 
 static browser_dialog *dialog_alloc(ws_edge *edge, uint64_t flow, bool secure,
@@ -256,6 +273,8 @@ int browser_dialog_respond(browser_dialog *d, int status, const char *phrase, co
   r = send_built(d, make_response(d, d->invite, status, phrase, contact, sdp));
   if (r == -EINVAL)
     return r;
+  if (status > 100 && status < 200)
+    d->early = true;
   if (status >= 200)
     d->final_status = status;
   return r;
@@ -303,6 +322,75 @@ int browser_dialog_respond_relay(browser_dialog *d, msg_t *response)
 int browser_dialog_reply(browser_dialog *d, msg_t *request, int status, const char *phrase)
 {
   return send_built(d, make_response(d, request, status, phrase, NULL, NULL));
+}
+
+/* 0 when EXTRA (NULL, or "Name: value\r\n" lines) parses with Sofia and
+ * names no header the dialog sets itself; -EINVAL otherwise. */
+static int extra_check(const char *extra)
+{
+  msg_t *tmp;
+  sip_t *x;
+  int r = 0;
+
+  if (!extra || !*extra)
+    return 0;
+  tmp = msg_create(sip_default_mclass(), 0);
+  if (!tmp)
+    return -ENOMEM;
+  x = sip_object(tmp);
+  if (sip_add_tl(tmp, x, SIPTAG_HEADER_STR(extra), TAG_END()) < 0 ||
+      x->sip_error || x->sip_request || x->sip_status || x->sip_via || x->sip_route ||
+      x->sip_record_route || x->sip_max_forwards || x->sip_from || x->sip_to ||
+      x->sip_call_id || x->sip_cseq || x->sip_contact || x->sip_content_type ||
+      x->sip_content_length || x->sip_separator || x->sip_payload)
+    r = -EINVAL;
+  msg_destroy(tmp);
+  return r;
+}
+
+/* A target refresh (RFC 3261 12.2): the remote target from CONTACT. */
+static void refresh_target(browser_dialog *d, const sip_contact_t *contact)
+{
+  url_t *target;
+
+  if (!contact || !contact->m_url->url_host)
+    return;
+  target = url_hdup(d->home, contact->m_url);
+  if (target)
+    d->remote_target = target;
+}
+
+msg_t *browser_dialog_make_reply(browser_dialog *d, msg_t *request, int status,
+                                 const char *phrase, const char *sdp, const char *extra)
+{
+  sip_t *rq = sip_object(request);
+  g_autofree char *contact = NULL;
+  sip_method_t method;
+  msg_t *resp;
+
+  if (!rq || !rq->sip_request || !rq->sip_cseq || status < 100 || status > 699 ||
+      extra_check(extra) < 0)
+    return NULL;
+  method = rq->sip_request->rq_method;
+  if (method == sip_method_ack)
+    return NULL;
+  if (status >= 200 && status < 300 && (method == sip_method_invite || method == sip_method_update))
+    contact = contact_of(d);
+  resp = make_response(d, request, status, phrase, contact, sdp);
+  if (resp && extra && *extra &&
+      sip_add_tl(resp, sip_object(resp), SIPTAG_HEADER_STR(extra), TAG_END()) < 0) {
+    msg_destroy(resp);
+    return NULL;
+  }
+  if (resp && contact)
+    refresh_target(d, rq->sip_contact); /* accepted re-INVITE or UPDATE */
+  return resp;
+}
+
+int browser_dialog_reply_full(browser_dialog *d, msg_t *request, int status, const char *phrase,
+                              const char *sdp, const char *extra)
+{
+  return send_built(d, browser_dialog_make_reply(d, request, status, phrase, sdp, extra));
 }
 
 /* A request: Request-URI RURI, Via of rtcsipd with BRANCH, ROUTE (may be
@@ -354,6 +442,179 @@ int browser_dialog_send_bye(browser_dialog *d)
   return send_built(d, browser_dialog_make_bye(d));
 }
 
+/* ---- Other requests in the dialog, both roles ---- */
+
+/* A free entry of d->others, else the oldest (its answer is then not
+ * reported). */
+static pending_request *pending_slot(browser_dialog *d)
+{
+  pending_request *oldest = &d->others[0];
+
+  for (size_t i = 0; i < MAX_PENDING; i++) {
+    if (!d->others[i].branch[0])
+      return &d->others[i];
+    if (d->others[i].cseq < oldest->cseq)
+      oldest = &d->others[i];
+  }
+  return oldest;
+}
+
+static bool pending_is(const pending_request *p, const char *branch, uint32_t cseq,
+                       const char *method)
+{
+  return p->branch[0] && strcasecmp(p->branch, branch) == 0 && p->cseq == cseq && method &&
+         strcmp(p->method, method) == 0;
+}
+
+int browser_dialog_make_request(browser_dialog *d, const char *method, const char *content_type,
+                                const char *body, const char *extra, uint32_t *cseq, msg_t **ret)
+{
+  pending_request *slot, p = { { 0 } };
+  g_autofree char *contact = NULL;
+  sip_method_t code;
+  bool offer, refresh, has_body = body && *body;
+  msg_t *msg;
+  int r;
+
+  *ret = NULL;
+  if (!method || !*method || strlen(method) >= sizeof p.method ||
+      strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(method) ||
+      has_body != (content_type && *content_type))
+    return -EINVAL;
+  code = sip_method_code(method);
+  if (code == sip_method_ack || code == sip_method_cancel || code == sip_method_prack ||
+      code == sip_method_register)
+    return -EINVAL;
+  offer = code == sip_method_invite || code == sip_method_update;
+  /* target refresh requests (RFC 3261 12.2, 3311, 3515, 6665) carry rtcsipd's Contact */
+  refresh = offer || code == sip_method_notify || code == sip_method_refer ||
+            code == sip_method_subscribe;
+  /* a dialog: confirmed, or early for an UPDATE (RFC 3311) */
+  if (!d->remote->a_tag || !d->remote_target || d->bye_branch[0] ||
+      !(browser_dialog_confirmed(d) ||
+        (code == sip_method_update && !d->final_status && (d->uac || d->early))))
+    return -EINVAL;
+  if (offer && d->offer_pending)
+    return -EBUSY;
+  r = extra_check(extra);
+  if (r < 0)
+    return r;
+
+  sipmsg_new_branch(p.branch);
+  g_strlcpy(p.method, method, sizeof p.method);
+  p.cseq = d->cseq + 1;
+  if (refresh)
+    contact = contact_of(d);
+  msg = make_request(d, code, method, d->remote_target, p.branch, p.cseq, d->route_set,
+                     d->local, d->remote);
+  if (!msg ||
+      sip_add_tl(msg, sip_object(msg),
+                 TAG_IF(contact, SIPTAG_CONTACT_STR(contact)),
+                 TAG_IF(offer, SIPTAG_ALLOW_STR(ALLOW)),
+                 TAG_IF(extra && *extra, SIPTAG_HEADER_STR(extra)),
+                 TAG_IF(has_body, SIPTAG_CONTENT_TYPE_STR(content_type)),
+                 TAG_IF(has_body, SIPTAG_PAYLOAD_STR(body)),
+                 TAG_END()) < 0 ||
+      sip_object(msg)->sip_error || (contact && !sip_object(msg)->sip_contact) ||
+      (has_body && (!sip_object(msg)->sip_content_type || !sip_object(msg)->sip_payload))) {
+    if (msg)
+      msg_destroy(msg);
+    return -EINVAL;
+  }
+  d->cseq = p.cseq;
+  if (code == sip_method_bye) {
+    memcpy(d->bye_branch, p.branch, sizeof d->bye_branch);
+  } else if (offer) {
+    d->offer = p;
+    d->offer_pending = true;
+  } else {
+    slot = pending_slot(d);
+    *slot = p;
+  }
+  if (cseq)
+    *cseq = p.cseq;
+  *ret = msg;
+  return 0;
+}
+
+/* Forgets the request of CSEQ that could not be sent. */
+static void pending_forget(browser_dialog *d, uint32_t cseq)
+{
+  if (d->offer_pending && d->offer.cseq == cseq) {
+    d->offer_pending = false;
+    d->offer.branch[0] = '\0';
+  }
+  for (size_t i = 0; i < MAX_PENDING; i++)
+    if (d->others[i].branch[0] && d->others[i].cseq == cseq)
+      d->others[i].branch[0] = '\0';
+}
+
+int browser_dialog_send_request(browser_dialog *d, const char *method, const char *content_type,
+                                const char *body, const char *extra, uint32_t *cseq)
+{
+  msg_t *msg;
+  uint32_t seq = 0;
+  int r;
+
+  if (!d->edge || !ws_edge_find(d->edge, d->flow))
+    return -ENOTCONN;
+  r = browser_dialog_make_request(d, method, content_type, body, extra, &seq, &msg);
+  if (r < 0)
+    return r;
+  r = send_built(d, msg);
+  if (r < 0) {
+    pending_forget(d, seq);
+    return r;
+  }
+  if (cseq)
+    *cseq = seq;
+  return 0;
+}
+
+bool browser_dialog_offer_pending(const browser_dialog *d) { return d->offer_pending; }
+uint32_t browser_dialog_last_cseq(const browser_dialog *d) { return d->last_cseq; }
+
+/* The ACK of the 2xx to rtcsipd's last re-INVITE: a new branch, its CSeq
+ * number (RFC 3261 13.2.2.4). */
+msg_t *browser_dialog_make_reinvite_ack(browser_dialog *d)
+{
+  char branch[32];
+
+  if (!d->offer.branch[0] || d->offer_pending || strcmp(d->offer.method, "INVITE") != 0)
+    return NULL;
+  sipmsg_new_branch(branch);
+  return make_request(d, SIP_METHOD_ACK, d->remote_target, branch, d->offer.cseq, d->route_set,
+                      d->local, d->remote);
+}
+
+/* The ACK of a non-2xx to it: its branch, Request-URI, Route and CSeq
+ * number, the To of RESPONSE (RFC 3261 17.1.1.3). */
+static msg_t *make_reinvite_ack_non2xx(browser_dialog *d, msg_t *response)
+{
+  return make_request(d, SIP_METHOD_ACK, d->remote_target, d->offer.branch, d->offer.cseq,
+                      d->route_set, d->local, sip_object(response)->sip_to);
+}
+
+/* A response to rtcsipd's re-INVITE or UPDATE; false when it is not to be
+ * reported (a 1xx after the final response, a repeated final response: a
+ * re-INVITE's is ACKed again). */
+static bool take_offer_response(browser_dialog *d, msg_t *response, int status)
+{
+  bool invite = strcmp(d->offer.method, "INVITE") == 0, first = d->offer_pending;
+
+  if (status < 200)
+    return first;
+  if (first && status < 300)
+    refresh_target(d, sip_object(response)->sip_contact);
+  d->offer_pending = false;
+  if (invite) /* its branch stays, to ACK a repeated final response */
+    (void)send_built(d, status < 300 ? browser_dialog_make_reinvite_ack(d)
+                                     : make_reinvite_ack_non2xx(d, response));
+  else
+    d->offer.branch[0] = '\0';
+  return first;
+}
+
 /* ---- UAC ---- */
 
 int browser_dialog_new_uac_on(ws_edge *edge, uint64_t flow, bool secure,
@@ -403,7 +664,7 @@ int browser_dialog_new_uac_on(ws_edge *edge, uint64_t flow, bool secure,
   contact = contact_of(d);
   if (sip_add_tl(d->invite, sip,
                  SIPTAG_CONTACT_STR(contact),
-                 SIPTAG_ALLOW_STR("INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"),
+                 SIPTAG_ALLOW_STR(ALLOW),
                  SIPTAG_CONTENT_TYPE_STR("application/sdp"),
                  SIPTAG_PAYLOAD_STR(params->sdp),
                  TAG_END()) < 0 ||
@@ -464,8 +725,11 @@ static void take_invite_response(browser_dialog *d, msg_t *response, int status)
 
   if (status < 200) {
     /* an early dialog: the browser's tag */
-    if (status > 100 && !d->final_status && !d->remote->a_tag && rs->sip_to->a_tag)
-      (void)set_remote_tag(d, rs->sip_to->a_tag);
+    if (status > 100 && !d->final_status && !d->remote->a_tag && rs->sip_to->a_tag &&
+        set_remote_tag(d, rs->sip_to->a_tag) == 0 && rs->sip_contact) {
+      refresh_target(d, rs->sip_contact);
+      (void)route_set_from(d, rs->sip_record_route, true);
+    }
     return;
   }
   if (status < 300) {
@@ -493,9 +757,12 @@ bool browser_dialog_take_response(browser_dialog *d, uint64_t flow, msg_t *respo
                                   browser_txn *which, int *status)
 {
   sip_t *rs = sip_object(response);
-  const char *branch;
+  const char *branch, *name;
+  pending_request *other;
   sip_method_t method;
   browser_txn txn;
+  uint32_t seq;
+  size_t i;
   int code;
 
   if (flow != d->flow || !rs || !rs->sip_status || !rs->sip_via || !rs->sip_via->v_branch ||
@@ -504,8 +771,13 @@ bool browser_dialog_take_response(browser_dialog *d, uint64_t flow, msg_t *respo
   if (strcmp(rs->sip_call_id->i_id, d->call_id->i_id) != 0 ||
       strcmp(rs->sip_from->a_tag, d->local_tag) != 0)
     return false;
+  code = rs->sip_status->st_status;
+  if (code < 100 || code > 699)
+    return false;
   branch = rs->sip_via->v_branch;
   method = rs->sip_cseq->cs_method;
+  seq = rs->sip_cseq->cs_seq;
+  name = rs->sip_cseq->cs_method_name;
   if (d->uac && strcasecmp(branch, d->invite_branch) == 0 && method == sip_method_invite &&
       rs->sip_cseq->cs_seq == d->invite_cseq)
     txn = BROWSER_TXN_INVITE;
@@ -514,13 +786,23 @@ bool browser_dialog_take_response(browser_dialog *d, uint64_t flow, msg_t *respo
   else if (d->bye_branch[0] && strcasecmp(branch, d->bye_branch) == 0 &&
            method == sip_method_bye)
     txn = BROWSER_TXN_BYE;
-  else
-    return false;
-  code = rs->sip_status->st_status;
-  if (code < 100 || code > 699)
-    return false;
+  else if (pending_is(&d->offer, branch, seq, name)) {
+    txn = method == sip_method_invite ? BROWSER_TXN_REINVITE : BROWSER_TXN_OTHER;
+    if (!take_offer_response(d, response, code))
+      return false;
+  } else {
+    for (other = NULL, i = 0; i < MAX_PENDING && !other; i++)
+      if (pending_is(&d->others[i], branch, seq, name))
+        other = &d->others[i];
+    if (!other)
+      return false;
+    txn = BROWSER_TXN_OTHER;
+    if (code >= 200)
+      other->branch[0] = '\0';
+  }
   if (txn == BROWSER_TXN_INVITE)
     take_invite_response(d, response, code);
+  d->last_cseq = seq;
   if (which)
     *which = txn;
   if (status)

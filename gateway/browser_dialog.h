@@ -9,7 +9,10 @@
  * ACKs them, CANCELs it.  The WebSocket is reliable: nothing is
  * retransmitted; the call times out what goes unanswered.
  * Both: tells which later requests belong to the dialog (Call-ID and tags),
- * answers them, and sends the BYE when rtcsipd ends the call.  No media, no
+ * answers them (with SDP and headers: re-INVITE, UPDATE, INFO, REFER ...),
+ * sends rtcsipd's own in-dialog requests and matches their answers (one
+ * re-INVITE/UPDATE at a time, a few others), ACKs the answers to its
+ * re-INVITEs, and sends the BYE when rtcsipd ends the call.  No media, no
  * call state: see gateway/call.c and gateway/echo.c.
  */
 #pragma once
@@ -57,10 +60,46 @@ int browser_dialog_respond(browser_dialog *d, int status, const char *phrase, co
 int browser_dialog_respond_relay(browser_dialog *d, msg_t *response);
 /* A response to an in-dialog REQUEST (not consumed), with rtcsipd's To tag. */
 int browser_dialog_reply(browser_dialog *d, msg_t *request, int status, const char *phrase);
+/* A response to an in-dialog REQUEST of the browser (not consumed) with
+ * SDP (may be NULL), extra headers (as for browser_dialog_send_request, may
+ * be NULL) and, for 2xx to INVITE/UPDATE, rtcsipd's Contact; such a 2xx
+ * takes the request's Contact as the remote target (RFC 3261 12.2.2).  For
+ * a re-INVITE the browser's ACK later comes as an in-dialog ACK request
+ * (browser_dialog_matches).  0, -ENOTCONN, -EINVAL (not a request, an ACK,
+ * a bad status or EXTRA). */
+int browser_dialog_reply_full(browser_dialog *d, msg_t *request, int status, const char *phrase,
+                              const char *sdp, const char *extra);
 /* BYE to the browser (after a 2xx): Request-URI its Contact, the route set
  * of the dialog, a new branch.  Its answer is not waited for (it is taken
  * by browser_dialog_take_response as BROWSER_TXN_BYE). */
 int browser_dialog_send_bye(browser_dialog *d);
+
+/* A request from rtcsipd to the browser inside the dialog (either role,
+ * after the dialog is confirmed; UPDATE also early): METHOD "INVITE" (a
+ * re-INVITE), "UPDATE", "INFO", "NOTIFY", "REFER", "OPTIONS" ... (upper-case
+ * letters; not ACK, CANCEL, PRACK, REGISTER; "BYE" is browser_dialog_send_bye
+ * with a body or headers); CONTENT_TYPE and BODY may be NULL (both or
+ * neither); EXTRA: more headers as one string of "Name: value\r\n" lines
+ * parsed with Sofia, or NULL (not Via, Route, Max-Forwards, From, To,
+ * Call-ID, CSeq, Contact, Content-Type, Content-Length: the dialog sets
+ * those).  Request-URI the remote target, the route set, rtcsipd's From/To
+ * with tags, CSeq+1, a new branch; INVITE, UPDATE, NOTIFY, REFER and
+ * SUBSCRIBE carry rtcsipd's Contact, INVITE and UPDATE an Allow.  0 and
+ * *cseq (may be NULL) the CSeq number used, or -EBUSY for a re-INVITE/UPDATE
+ * while another offer of ours is pending, -ENOTCONN (flow gone), -EINVAL
+ * (bad arguments, no dialog yet, or a BYE went).  Its answers come through
+ * browser_dialog_take_response: BROWSER_TXN_REINVITE for a re-INVITE,
+ * BROWSER_TXN_BYE for a BYE, BROWSER_TXN_OTHER for the rest (an UPDATE's
+ * too); at most 8 other requests are followed at once (a 9th forgets the
+ * oldest, whose answer is then not reported). */
+int browser_dialog_send_request(browser_dialog *d, const char *method, const char *content_type,
+                                const char *body, const char *extra, uint32_t *cseq);
+/* A re-INVITE or UPDATE of rtcsipd awaits its final response (a re-INVITE
+ * of the browser now gets 491, RFC 3261 14.2). */
+bool browser_dialog_offer_pending(const browser_dialog *d);
+/* The CSeq number of the response take_response reported last (to tell
+ * BROWSER_TXN_OTHER answers apart). */
+uint32_t browser_dialog_last_cseq(const browser_dialog *d);
 
 /* ---- UAC ---- */
 
@@ -83,12 +122,20 @@ typedef enum {
   BROWSER_TXN_INVITE,
   BROWSER_TXN_CANCEL,
   BROWSER_TXN_BYE,
+  BROWSER_TXN_REINVITE, /* the answer to our re-INVITE; a 2xx is ACKed here (ACK CSeq
+                         * number = the re-INVITE's) */
+  BROWSER_TXN_OTHER,    /* the answer to another request sent with
+                         * browser_dialog_send_request */
 } browser_txn;
 
 /* A response that came on FLOW: when it answers a request of this dialog
- * (Via branch and Call-ID), returns true with *which and *status set; a
- * 2xx to the INVITE takes the To tag, the Contact (remote target) and the
- * route set (Record-Route, reversed); a 3xx-6xx to the INVITE is ACKed here.
+ * (Via branch, Call-ID, CSeq number and method), returns true with *which
+ * and *status set; a 2xx to the INVITE takes the To tag, the Contact
+ * (remote target) and the route set (Record-Route, reversed); a 3xx-6xx to
+ * the INVITE is ACKed here.  A 2xx to a re-INVITE or UPDATE takes its
+ * Contact as the remote target; any final response to a re-INVITE is ACKed
+ * here.  A repeated final response to a re-INVITE is ACKed again and not
+ * reported (false), nor is a 1xx after a final response.  Both roles.
  * RESPONSE is borrowed. */
 bool browser_dialog_take_response(browser_dialog *d, uint64_t flow, msg_t *response,
                                   browser_txn *which, int *status);

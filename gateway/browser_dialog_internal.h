@@ -23,3 +23,14 @@ msg_t *browser_dialog_make_ack_non2xx(browser_dialog *d, msg_t *response);
 msg_t *browser_dialog_make_cancel(browser_dialog *d);
 /* Takes the next CSeq and remembers the branch, as browser_dialog_send_bye. */
 msg_t *browser_dialog_make_bye(browser_dialog *d);
+/* As browser_dialog_send_request, built but not sent: *ret the request
+ * (CSeq taken, the branch remembered). */
+int browser_dialog_make_request(browser_dialog *d, const char *method, const char *content_type,
+                                const char *body, const char *extra, uint32_t *cseq, msg_t **ret);
+/* The ACK take_response sends for a 2xx to rtcsipd's last re-INVITE (after
+ * its final response). */
+msg_t *browser_dialog_make_reinvite_ack(browser_dialog *d);
+/* The response browser_dialog_reply_full sends (a 2xx to INVITE/UPDATE
+ * takes the request's Contact as the remote target). */
+msg_t *browser_dialog_make_reply(browser_dialog *d, msg_t *request, int status,
+                                 const char *phrase, const char *sdp, const char *extra);

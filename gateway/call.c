@@ -1,6 +1,6 @@
 /* A call through the PBX.  See call.h.
  *
- * Everything that happens becomes an event for dispatch(), which looks the
+ * Everything that happens becomes an event for call_dispatch(), which looks the
  * row up in the table (call_fsm.c), logs the change and carries out the
  * row's actions in the table's order.  An action may raise a further event
  * (an answer that cannot be translated, a request that cannot be sent): it
@@ -27,85 +27,15 @@
 #include <sofia-sip/url.h>
 
 #include "config/log.h"
-#include "gateway/browser_dialog.h"
-#include "gateway/call_fsm.h"
-#include "gateway/ice_config.h"
-#include "gateway/media_bridge.h"
-#include "sip/pbx_dialog.h"
-#include "sip/sdp_translate.h"
-#include "webrtc/browser_leg.h"
-#include "webrtc/rtp_socket.h"
-
-#define MAX_QUEUED 8
-
-typedef struct {
-  call_event event;
-  int status;
-  char phrase[64];
-} queued_event;
-
-struct call {
-  char name[32];
-  ws_edge *edge;
-  pbx_link *pbx;
-  const dtls_identity *id;
-  call_callbacks cb;
-  void *user;
-
-  /* from the configuration, at creation */
-  char *advertised;
-  char *rtp_address;          /* where the RTP socket binds; NULL: any */
-  ice_config ice;
-  unsigned media_timeout_ms, ring_timeout_s, transaction_timeout_s;
-
-  bool from_browser;          /* who called */
-  call_state state;
-  browser_dialog *bd;
-  pbx_dialog *pd;
-  uint64_t flow;              /* the browser's WebSocket */
-  char *contact_uri;          /* from_pbx: the browser's binding */
-
-  sdp_webrtc *browser_sdp;    /* the browser's offer (from_browser) or answer */
-  sdp_plain *pbx_sdp;         /* the PBX's answer / early SDP, or its offer */
-  char *plain_offer;          /* from_browser: rtcsipd's offer to the PBX */
-  uint64_t sdp_session_id;
-
-  browser_leg *leg;
-  rtp_socket *rtp;
-  media_bridge *bridge;
-  bool gathered;
-  bool remote_ice_set;
-  uint32_t deferred;          /* actions waiting for the candidates */
-  int early_status;           /* the 183 that waits with them */
-  char early_phrase[64];
-
-  /* the event being handled: a status (and phrase) to relay, and the
-   * message it came in (borrowed, NULL when queued or made here) */
-  int ev_status;
-  char ev_phrase[64];
-  msg_t *ev_msg;
-  char media_why[96];
-
-  queued_event queue[MAX_QUEUED];
-  unsigned n_queued;
-  bool dispatching;
-
-  unsigned byes_pending;
-  guint timer;                /* no response from the PBX / ring / cancel guard */
-  call_event timer_event;
-  guint release_idle;
-  char *cause;
-  gint64 started_at, answered_at, ended_at; /* monotonic, us */
-};
+#include "gateway/call_internal.h"
 
 static unsigned next_call_id;
 
-static void dispatch(call *c, call_event ev, int status, const char *phrase);
 static const pbx_dialog_callbacks call_pbx_callbacks;
 
 /* ---- helpers ---- */
 
-static const char *phrase_for(int status)
+const char *call_phrase_for(int status)
 {
   switch (status) {
   case 408: return "Request Timeout";
@@ -118,7 +48,7 @@ static const char *phrase_for(int status)
   }
 }
 
-static bool has_sdp(msg_t *msg, const char **text, size_t *len)
+bool call_has_sdp(msg_t *msg, const char **text, size_t *len)
 {
   sip_t *sip = sip_object(msg);
 
@@ -145,7 +75,7 @@ static gboolean on_timer(gpointer user)
   call *c = user;
 
   c->timer = 0;
-  dispatch(c, c->timer_event, 0, NULL);
+  call_dispatch(c, c->timer_event, 0, NULL);
   return G_SOURCE_REMOVE;
 }
 
@@ -172,7 +102,7 @@ static int default_candidate(char **cands, char *address, size_t size, uint16_t 
 
 /* rtcsipd's side toward the browser, for an offer or an answer.  CANDS must
  * outlive LOCAL. */
-static int webrtc_local(call *c, char **cands, char *address, size_t size, sdp_webrtc_local *local)
+int call_webrtc_local(call *c, char **cands, char *address, size_t size, sdp_webrtc_local *local)
 {
   ice_agent *ice = browser_leg_ice(c->leg);
   const char *ufrag = NULL, *pwd = NULL;
@@ -185,7 +115,7 @@ static int webrtc_local(call *c, char **cands, char *address, size_t size, sdp_w
     .address = address,
     .port = port,
     .session_id = c->sdp_session_id,
-    .session_version = 1,
+    .session_version = c->webrtc_version,
     .ice_ufrag = ufrag,
     .ice_pwd = pwd,
     .fingerprint = dtls_identity_fingerprint(c->id),
@@ -196,13 +126,13 @@ static int webrtc_local(call *c, char **cands, char *address, size_t size, sdp_w
   return 0;
 }
 
-static sdp_plain_local plain_local(call *c)
+sdp_plain_local call_plain_local(call *c)
 {
   return (sdp_plain_local){
     .address = c->advertised,
     .port = rtp_socket_local_port(c->rtp),
     .session_id = c->sdp_session_id,
-    .session_version = 1,
+    .session_version = c->plain_version,
   };
 }
 
@@ -210,7 +140,7 @@ static sdp_plain_local plain_local(call *c)
 
 /* The browser's ICE candidates, once it has (or is about to get) rtcsipd's
  * SDP: connectivity checks and the connect timeout start here. */
-static int set_remote_ice(call *c)
+int call_set_remote_ice(call *c)
 {
   const char *cands[SDP_MAX_CANDIDATES + 1] = { 0 };
   int r;
@@ -246,13 +176,13 @@ static void on_media_timeout(void *user)
   call *c = user;
 
   log_id(c->name, LOG_NOTICE, "no media for %u ms", c->media_timeout_ms);
-  dispatch(c, CALL_EV_MEDIA_TIMEOUT, 0, NULL);
+  call_dispatch(c, CALL_EV_MEDIA_TIMEOUT, 0, NULL);
 }
 
-static void media_failed(call *c, const char *why)
+void call_media_failed(call *c, const char *why)
 {
   g_strlcpy(c->media_why, why, sizeof c->media_why);
-  dispatch(c, CALL_EV_MEDIA_FAILED, 0, NULL);
+  call_dispatch(c, CALL_EV_MEDIA_FAILED, 0, NULL);
 }
 
 static void on_leg_failed(void *user, const char *why)
@@ -260,7 +190,7 @@ static void on_leg_failed(void *user, const char *why)
   call *c = user;
 
   log_id(c->name, LOG_NOTICE, "media failed: %s", why);
-  media_failed(c, why);
+  call_media_failed(c, why);
 }
 
 static void on_leg_ready(void *user)
@@ -281,7 +211,7 @@ static void on_leg_gathered(void *user)
 
 /* ---- actions ---- */
 
-static int browser_respond(call *c, int status, const char *phrase, const char *sdp)
+int call_browser_respond(call *c, int status, const char *phrase, const char *sdp)
 {
   int r = browser_dialog_respond(c->bd, status, phrase, sdp);
 
@@ -301,7 +231,7 @@ static int make_browser_answer(call *c, char **out, const char **why)
     *why = "the PBX sent no SDP";
     return -EINVAL;
   }
-  if (webrtc_local(c, cands, address, sizeof address, &local) < 0) {
+  if (call_webrtc_local(c, cands, address, sizeof address, &local) < 0) {
     *why = "no local ICE candidate";
     return -EADDRNOTAVAIL;
   }
@@ -321,16 +251,16 @@ static void act_answer_browser(call *c)
   r = make_browser_answer(c, &answer, &why);
   if (r < 0) {
     log_id(c->name, LOG_WARNING, "cannot answer the browser: %s", why);
-    browser_respond(c, 488, "Not Acceptable Here", NULL);
-    media_failed(c, why);
+    call_browser_respond(c, 488, "Not Acceptable Here", NULL);
+    call_media_failed(c, why);
     return;
   }
-  if (set_remote_ice(c) < 0) {
-    browser_respond(c, 500, "Internal Server Error", NULL);
-    media_failed(c, "cannot set the browser's ICE candidates");
+  if (call_set_remote_ice(c) < 0) {
+    call_browser_respond(c, 500, "Internal Server Error", NULL);
+    call_media_failed(c, "cannot set the browser's ICE candidates");
     return;
   }
-  if (browser_respond(c, 200, "OK", answer) == 0)
+  if (call_browser_respond(c, 200, "OK", answer) == 0)
     c->answered_at = g_get_monotonic_time();
 }
 
@@ -346,12 +276,12 @@ static void act_provisional_to_browser(call *c, int status, const char *phrase, 
       g_strlcpy(c->early_phrase, phrase, sizeof c->early_phrase);
       return;
     }
-    if (make_browser_answer(c, &answer, &why) < 0 || set_remote_ice(c) < 0) {
+    if (make_browser_answer(c, &answer, &why) < 0 || call_set_remote_ice(c) < 0) {
       log_id(c->name, LOG_NOTICE, "early media not passed on: %s", why);
       g_clear_pointer(&answer, g_free);
     }
   }
-  browser_respond(c, status, phrase, answer);
+  call_browser_respond(c, status, phrase, answer);
 }
 
 static void act_invite_pbx(call *c)
@@ -369,6 +299,8 @@ static void act_invite_pbx(call *c)
     .contact_user = c->name,
     .sdp = c->plain_offer,
     .credentials_from = invite,
+    .session_expires = c->session_expires,
+    .min_se = c->session_expires ? c->min_se : 0,
   };
   int r = ruri ? pbx_dialog_invite(c->pbx, &p, &call_pbx_callbacks, c, &c->pd) : -EINVAL;
 
@@ -376,7 +308,7 @@ static void act_invite_pbx(call *c)
   if (r < 0) {
     log_id(c->name, LOG_WARNING, "cannot send the INVITE to the PBX at %s: %s",
            pbx_link_target(c->pbx), g_strerror(-r));
-    dispatch(c, CALL_EV_PBX_REJECT, 503, "Service Unavailable");
+    call_dispatch(c, CALL_EV_PBX_REJECT, 503, "Service Unavailable");
     return;
   }
   log_id(c->name, LOG_DEBUG, "INVITE sent to the PBX at %s", pbx_link_target(c->pbx));
@@ -400,15 +332,15 @@ static void act_invite_browser(call *c)
     return;
   }
   cands = ice_agent_local_candidates(browser_leg_ice(c->leg));
-  if (webrtc_local(c, cands, address, sizeof address, &local) < 0) {
+  if (call_webrtc_local(c, cands, address, sizeof address, &local) < 0) {
     log_id(c->name, LOG_WARNING, "no local ICE candidate for the browser");
-    dispatch(c, CALL_EV_BROWSER_REJECT, 503, "Service Unavailable");
+    call_dispatch(c, CALL_EV_BROWSER_REJECT, 503, "Service Unavailable");
     return;
   }
   r = sdp_webrtc_offer_from_plain(c->pbx_sdp, &local, NULL, &offer, &why);
   if (r < 0) {
     log_id(c->name, LOG_NOTICE, "cannot make an offer for the browser: %s", why);
-    dispatch(c, CALL_EV_BROWSER_REJECT, 488, "Not Acceptable Here");
+    call_dispatch(c, CALL_EV_BROWSER_REJECT, 488, "Not Acceptable Here");
     return;
   }
   conn = ws_edge_find(c->edge, c->flow);
@@ -424,7 +356,7 @@ static void act_invite_browser(call *c)
   r = conn ? browser_dialog_new_uac(c->edge, conn, &p, c->advertised, &c->bd) : -ENOTCONN;
   if (r < 0) {
     log_id(c->name, LOG_NOTICE, "cannot send the INVITE to the browser: %s", g_strerror(-r));
-    dispatch(c, CALL_EV_BROWSER_REJECT, 480, "Temporarily Unavailable");
+    call_dispatch(c, CALL_EV_BROWSER_REJECT, 480, "Temporarily Unavailable");
     return;
   }
   log_id(c->name, LOG_DEBUG, "INVITE sent to the browser on ws-%" G_GUINT64_FORMAT, c->flow);
@@ -434,45 +366,60 @@ static void act_invite_browser(call *c)
 static void act_answer_pbx(call *c)
 {
   g_autofree char *answer = NULL;
-  sdp_plain_local local = plain_local(c);
+  sdp_plain_local local = call_plain_local(c);
   const char *why = "?";
   int r;
 
   if (!c->browser_sdp) {
     pbx_dialog_respond(c->pd, 488, "Not Acceptable Here", NULL);
-    media_failed(c, "the browser's answer is not usable");
+    call_media_failed(c, "the browser's answer is not usable");
     return;
   }
   r = sdp_plain_answer_from_webrtc(c->pbx_sdp, c->browser_sdp, &local, &answer, &why);
   if (r < 0) {
     log_id(c->name, LOG_WARNING, "cannot answer the PBX: %s", why);
     pbx_dialog_respond(c->pd, 488, "Not Acceptable Here", NULL);
-    media_failed(c, why);
+    call_media_failed(c, why);
     return;
   }
   r = pbx_dialog_respond(c->pd, 200, "OK", answer);
   if (r < 0) {
     log_id(c->name, LOG_WARNING, "cannot send the 200 to the PBX: %s", g_strerror(-r));
-    media_failed(c, "cannot answer the PBX");
+    call_media_failed(c, "cannot answer the PBX");
     return;
   }
   c->answered_at = g_get_monotonic_time();
 }
 
-/* The bridge between the legs, the PBX's address and the payload types. */
-static void act_start_media(call *c)
+/* The payload-type table of the bridge from the two current SDPs. */
+void call_apply_pt_map(call *c)
 {
   media_bridge_pt_pair pairs[MEDIA_BRIDGE_MAX_PT_PAIRS];
   size_t n;
+
+  if (!c->bridge || !c->pbx_sdp || !c->browser_sdp)
+    return;
+  n = pt_pairs(c->browser_sdp, c->pbx_sdp, pairs);
+  media_bridge_set_pt_map(c->bridge, pairs, n);
+  log_id(c->name, LOG_INFO, "media: PBX at %s:%u, %zu payload types rewritten (the others pass as "
+         "they are)", c->pbx_sdp->address, c->pbx_sdp->port, n);
+}
+
+/* The bridge between the legs, the PBX's address and the payload types. */
+static void act_start_media(call *c)
+{
   int r;
 
   if (!c->bridge) {
-    static const media_bridge_callbacks bcb = { .on_timeout = on_media_timeout };
+    static const media_bridge_callbacks bcb = {
+      .on_timeout = on_media_timeout,
+      .on_dtmf = call_midcall_on_dtmf,
+    };
     media_bridge_settings bs = { .timeout_ms = c->media_timeout_ms, .log_id = c->name };
 
     r = media_bridge_new(c->leg, c->rtp, &bs, &bcb, c, &c->bridge);
     if (r < 0) {
-      media_failed(c, "cannot make the media bridge");
+      call_media_failed(c, "cannot make the media bridge");
       return;
     }
   }
@@ -483,27 +430,25 @@ static void act_start_media(call *c)
                             c->pbx_sdp->rtcp_port) < 0)
     log_id(c->name, LOG_WARNING, "the PBX's media address %s:%u is not usable",
            c->pbx_sdp->address, c->pbx_sdp->port);
-  n = pt_pairs(c->browser_sdp, c->pbx_sdp, pairs);
-  media_bridge_set_pt_map(c->bridge, pairs, n);
+  call_apply_pt_map(c);
+  call_midcall_media_started(c);
   if (!c->from_browser && !c->remote_ice_set) {
     /* the browser answered: its DTLS fingerprint and candidates */
     if (c->browser_sdp->setup == SDP_SETUP_PASSIVE) {
-      media_failed(c, "the browser answered a=setup:passive; rtcsipd offered to be DTLS server");
+      call_media_failed(c, "the browser answered a=setup:passive; rtcsipd offered to be DTLS server");
       return;
     }
     if (browser_leg_set_peer_fingerprint(c->leg, c->browser_sdp->fingerprint) < 0 ||
-        set_remote_ice(c) < 0) {
-      media_failed(c, "the browser's fingerprint or candidates are not usable");
+        call_set_remote_ice(c) < 0) {
+      call_media_failed(c, "the browser's fingerprint or candidates are not usable");
       return;
     }
   }
-  log_id(c->name, LOG_INFO, "media: PBX at %s:%u, %zu payload types rewritten (the others pass as they are)", c->pbx_sdp->address,
-         c->pbx_sdp->port, n);
 }
 
 static void act_reject_pbx(call *c, int status)
 {
-  const char *phrase = status ? phrase_for(status) : c->ev_phrase;
+  const char *phrase = status ? call_phrase_for(status) : c->ev_phrase;
 
   if (!status)
     status = c->ev_status >= 300 ? c->ev_status : 500;
@@ -514,15 +459,15 @@ static void act_reject_pbx(call *c, int status)
 static void act_reject_browser(call *c, int status)
 {
   if (status) {
-    browser_respond(c, status, phrase_for(status), NULL);
+    call_browser_respond(c, status, call_phrase_for(status), NULL);
   } else if (c->ev_msg) {
     int r = browser_dialog_respond_relay(c->bd, c->ev_msg);
     if (r < 0 && r != -EALREADY)
       log_id(c->name, LOG_NOTICE, "cannot relay %d to the browser: %s", c->ev_status,
              g_strerror(-r));
   } else {
-    browser_respond(c, c->ev_status >= 300 ? c->ev_status : 500,
-                    c->ev_status >= 300 ? c->ev_phrase : phrase_for(500), NULL);
+    call_browser_respond(c, c->ev_status >= 300 ? c->ev_status : 500,
+                    c->ev_status >= 300 ? c->ev_phrase : call_phrase_for(500), NULL);
   }
 }
 
@@ -531,7 +476,7 @@ static void act_cancel_browser(call *c)
   if (!c->bd) {
     /* the INVITE never went out: as if the browser had answered 487 */
     c->deferred &= ~CALL_ACT_INVITE_BROWSER;
-    dispatch(c, CALL_EV_BROWSER_REJECT, 487, "Request Terminated");
+    call_dispatch(c, CALL_EV_BROWSER_REJECT, 487, "Request Terminated");
     return;
   }
   if (browser_dialog_cancel(c->bd) < 0)
@@ -598,6 +543,8 @@ static void run_actions(call *c, uint32_t a, uint16_t status, call_event ev)
     act_start_media(c);
   if (a & CALL_ACT_RELEASE)
     act_release(c);
+  if (a & ~(CALL_ACT_UPDATE_MEDIA - 1))
+    call_midcall_actions(c, a, status);
 }
 
 static void run_deferred(call *c)
@@ -631,6 +578,7 @@ static char *cause_of(call *c, call_event ev)
   case CALL_EV_MEDIA_FAILED: return g_strdup_printf("media failed: %s", c->media_why);
   case CALL_EV_MEDIA_TIMEOUT: return g_strdup("media timeout");
   case CALL_EV_SHUTDOWN: return g_strdup("shutdown");
+  case CALL_EV_SESSION_EXPIRED: return g_strdup_printf("session timer: %s", c->media_why);
   default: return g_strdup(call_event_name(ev));
   }
 }
@@ -663,13 +611,13 @@ static void step(call *c, call_event ev)
   run_actions(c, t.actions, t.status, ev);
   if (c->state == CALL_ENDING && c->byes_pending == 0 && !(t.actions & CALL_ACT_RELEASE) &&
       ev != CALL_EV_BYES_DONE)
-    dispatch(c, CALL_EV_BYES_DONE, 0, NULL);
+    call_dispatch(c, CALL_EV_BYES_DONE, 0, NULL);
 }
 
 /* Handles EV now, or after the event being handled when called from an
  * action.  STATUS and PHRASE: the final response the event carries (to be
  * relayed), 0 when none. */
-static void dispatch(call *c, call_event ev, int status, const char *phrase)
+void call_dispatch(call *c, call_event ev, int status, const char *phrase)
 {
   if (c->dispatching) {
     if (c->n_queued == MAX_QUEUED) {
@@ -702,14 +650,14 @@ static void dispatch(call *c, call_event ev, int status, const char *phrase)
   c->dispatching = false;
 }
 
-/* Like dispatch(), with MSG (borrowed) the response whose status is relayed. */
-static void dispatch_response(call *c, call_event ev, int status, msg_t *msg)
+/* Like call_dispatch(), with MSG (borrowed) the response whose status is relayed. */
+void call_dispatch_response(call *c, call_event ev, int status, msg_t *msg)
 {
   sip_t *sip = msg ? sip_object(msg) : NULL;
-  const char *phrase = sip && sip->sip_status ? sip->sip_status->st_phrase : phrase_for(status);
+  const char *phrase = sip && sip->sip_status ? sip->sip_status->st_phrase : call_phrase_for(status);
 
   c->ev_msg = msg;
-  dispatch(c, ev, status, phrase);
+  call_dispatch(c, ev, status, phrase);
   c->ev_msg = NULL;
 }
 
@@ -725,7 +673,7 @@ static void on_pbx_invite_response(void *user, int status, msg_t *response)
     stop_timer(c); /* any response: the PBX is there; its own timers run now */
   if (status == 100)
     return;
-  if (response && (status < 300) && has_sdp(response, &text, &len)) {
+  if (response && (status < 300) && call_has_sdp(response, &text, &len)) {
     sdp_plain *p = NULL;
     const char *why = "?";
 
@@ -739,20 +687,20 @@ static void on_pbx_invite_response(void *user, int status, msg_t *response)
     }
   }
   if (status < 200)
-    dispatch_response(c, response && has_sdp(response, &text, &len) && c->pbx_sdp
+    call_dispatch_response(c, response && call_has_sdp(response, &text, &len) && c->pbx_sdp
                            ? CALL_EV_PBX_EARLY_MEDIA : CALL_EV_PBX_PROVISIONAL,
                       status, response);
   else if (status < 300)
-    dispatch_response(c, CALL_EV_PBX_ANSWER, status, response);
+    call_dispatch_response(c, CALL_EV_PBX_ANSWER, status, response);
   else if (!response && status == 408)
-    dispatch_response(c, CALL_EV_PBX_TIMEOUT, status, NULL);
+    call_dispatch_response(c, CALL_EV_PBX_TIMEOUT, status, NULL);
   else
-    dispatch_response(c, CALL_EV_PBX_REJECT, status, response);
+    call_dispatch_response(c, CALL_EV_PBX_REJECT, status, response);
 }
 
 static void on_pbx_cancel(void *user)
 {
-  dispatch(user, CALL_EV_PBX_CANCEL, 0, NULL);
+  call_dispatch(user, CALL_EV_PBX_CANCEL, 0, NULL);
 }
 
 static int on_pbx_request(void *user, msg_t *request)
@@ -762,9 +710,10 @@ static int on_pbx_request(void *user, msg_t *request)
 
   switch (sip->sip_request->rq_method) {
   case sip_method_bye:
-    dispatch(c, CALL_EV_PBX_BYE, 0, NULL);
+    call_dispatch(c, CALL_EV_PBX_BYE, 0, NULL);
     return 200;
   case sip_method_info:
+    return call_midcall_pbx_info(c, request);
   case sip_method_options:
     return 200;
   case sip_method_invite:
@@ -786,7 +735,7 @@ static void on_pbx_ack_timeout(void *user)
   call *c = user;
 
   log_id(c->name, LOG_NOTICE, "no ACK from the PBX for rtcsipd's 200");
-  media_failed(c, "no ACK from the PBX");
+  call_media_failed(c, "no ACK from the PBX");
 }
 
 static void on_pbx_bye_response(void *user, int status)
@@ -795,7 +744,7 @@ static void on_pbx_bye_response(void *user, int status)
 
   log_id(c->name, LOG_DEBUG, "the PBX answered the BYE with %d", status);
   if (c->byes_pending && --c->byes_pending == 0 && c->state == CALL_ENDING)
-    dispatch(c, CALL_EV_BYES_DONE, 0, NULL);
+    call_dispatch(c, CALL_EV_BYES_DONE, 0, NULL);
 }
 
 static const pbx_dialog_callbacks call_pbx_callbacks = {
@@ -805,6 +754,10 @@ static const pbx_dialog_callbacks call_pbx_callbacks = {
   .on_ack = on_pbx_ack,
   .on_bye_response = on_pbx_bye_response,
   .on_ack_timeout = on_pbx_ack_timeout,
+  .on_offer = call_midcall_on_offer,
+  .on_offer_response = call_midcall_on_offer_response,
+  .on_session_expired = call_midcall_on_session_expired,
+  .on_ack_sdp = call_midcall_on_ack_sdp,
 };
 
 /* ---- the browser's side ---- */
@@ -823,20 +776,22 @@ void call_on_browser_request(call *c, msg_t *request)
     break;
   case sip_method_bye:
     browser_dialog_reply(c->bd, request, 200, "OK");
-    dispatch(c, CALL_EV_BROWSER_BYE, 0, NULL);
+    call_dispatch(c, CALL_EV_BROWSER_BYE, 0, NULL);
     break;
   case sip_method_cancel:
     browser_dialog_reply(c->bd, request, 200, "OK");
     if (c->from_browser && !browser_dialog_answered(c->bd))
-      dispatch(c, CALL_EV_BROWSER_CANCEL, 0, NULL);
+      call_dispatch(c, CALL_EV_BROWSER_CANCEL, 0, NULL);
     break;
   case sip_method_info:
-  case sip_method_options:
-    browser_dialog_reply(c->bd, request, 200, "OK");
-    break;
   case sip_method_invite:
   case sip_method_update:
-    browser_dialog_reply(c->bd, request, 488, "Not Acceptable Here"); /* not yet */
+    if (call_midcall_browser_request(c, request))
+      return;
+    browser_dialog_reply(c->bd, request, 488, "Not Acceptable Here");
+    break;
+  case sip_method_options:
+    browser_dialog_reply(c->bd, request, 200, "OK");
     break;
   default:
     browser_dialog_reply(c->bd, request, 405, "Method Not Allowed");
@@ -854,20 +809,23 @@ bool call_take_browser_response(call *c, uint64_t flow, msg_t *response)
 
   if (!c->bd || !browser_dialog_take_response(c->bd, flow, response, &which, &status))
     return false;
-  if (which == BROWSER_TXN_INVITE && status > 100) {
+  if (which == BROWSER_TXN_REINVITE) {
+    if (status >= 200)
+      call_midcall_browser_response(c, status, response);
+  } else if (which == BROWSER_TXN_INVITE && status > 100) {
     if (status >= 200 && status < 300 && c->state == CALL_CONFIRMED) {
       browser_dialog_ack(c->bd); /* a repeated 2xx */
     } else if (status >= 200 && status < 300) {
       const char *why = "no SDP";
       sdp_webrtc *w = NULL;
 
-      if (!has_sdp(response, &text, &len) || sdp_webrtc_parse(text, len, &w, &why) < 0)
+      if (!call_has_sdp(response, &text, &len) || sdp_webrtc_parse(text, len, &w, &why) < 0)
         log_id(c->name, LOG_NOTICE, "the browser's answer is not usable: %s", why);
       sdp_webrtc_free(c->browser_sdp);
       c->browser_sdp = w;
-      dispatch_response(c, CALL_EV_BROWSER_ANSWER, status, response);
+      call_dispatch_response(c, CALL_EV_BROWSER_ANSWER, status, response);
     } else {
-      dispatch_response(c, status < 200 ? CALL_EV_BROWSER_PROVISIONAL : CALL_EV_BROWSER_REJECT,
+      call_dispatch_response(c, status < 200 ? CALL_EV_BROWSER_PROVISIONAL : CALL_EV_BROWSER_REJECT,
                         status, response);
     }
   }
@@ -877,12 +835,12 @@ bool call_take_browser_response(call *c, uint64_t flow, msg_t *response)
 
 void call_on_ws_closed(call *c)
 {
-  dispatch(c, CALL_EV_WS_CLOSED, 0, NULL);
+  call_dispatch(c, CALL_EV_WS_CLOSED, 0, NULL);
 }
 
 void call_shutdown(call *c)
 {
-  dispatch(c, CALL_EV_SHUTDOWN, 0, NULL);
+  call_dispatch(c, CALL_EV_SHUTDOWN, 0, NULL);
 }
 
 /* ---- release ---- */
@@ -945,9 +903,14 @@ static call *call_alloc(const call_env *env, const call_callbacks *cb, void *use
   c->media_timeout_ms = cfg->media_timeout * 1000u;
   c->ring_timeout_s = cfg->ring_timeout;
   c->transaction_timeout_s = cfg->transaction_timeout;
+  c->session_expires = cfg->session_expires;
+  c->min_se = cfg->min_se;
+  c->dtmf_to_pbx = cfg->dtmf_to_pbx;
+  c->dtmf_to_browser = cfg->dtmf_to_browser;
   c->state = CALL_IDLE;
   c->started_at = g_get_monotonic_time();
   c->sdp_session_id = (uint64_t)g_get_real_time();
+  c->plain_version = c->webrtc_version = 1;
   return c;
 }
 
@@ -1018,9 +981,9 @@ int call_from_browser(const call_env *env, ws_conn *conn, msg_t *invite,
          sip->sip_request->rq_url->url_user ? "@" : "", sip->sip_request->rq_url->url_host,
          sip->sip_from->a_url->url_user ? sip->sip_from->a_url->url_user : "?",
          ws_conn_name(conn), browser_dialog_call_id(c->bd));
-  browser_respond(c, 100, "Trying", NULL);
+  call_browser_respond(c, 100, "Trying", NULL);
 
-  if (!has_sdp(browser_dialog_invite(c->bd), &text, &len)) {
+  if (!call_has_sdp(browser_dialog_invite(c->bd), &text, &len)) {
     status = 488, why = "no SDP offer";
   } else if (!sip->sip_contact) {
     status = 400, why = "no Contact";
@@ -1036,17 +999,17 @@ int call_from_browser(const call_env *env, ws_conn *conn, msg_t *invite,
                         c->browser_sdp->fingerprint) < 0) {
     status = 503, why = "no media ports";
   } else {
-    local = plain_local(c);
+    local = call_plain_local(c);
     if (sdp_plain_offer_from_webrtc(c->browser_sdp, &local, &c->plain_offer, &why) < 0)
       status = 488;
   }
   if (status) {
     log_id(c->name, LOG_NOTICE, "rejected with %d: %s", status, why);
-    browser_respond(c, status, status == 400 ? "Bad Request" : phrase_for(status), NULL);
+    call_browser_respond(c, status, status == 400 ? "Bad Request" : call_phrase_for(status), NULL);
     call_free(c);
     return -EPROTO;
   }
-  dispatch(c, CALL_EV_BROWSER_INVITE, 0, NULL);
+  call_dispatch(c, CALL_EV_BROWSER_INVITE, 0, NULL);
   *ret = c;
   return 0;
 }
@@ -1067,13 +1030,13 @@ int call_from_pbx(const call_env *env, pbx_server_tx *tx, ws_conn *conn, const c
   log_id(c->name, LOG_INFO, "INVITE from the PBX for %s on %s, Call-ID %s",
          sip->sip_to->a_url->url_user ? sip->sip_to->a_url->url_user : "?", ws_conn_name(conn),
          sip->sip_call_id->i_id);
-  if (!has_sdp(invite, &text, &len))
+  if (!call_has_sdp(invite, &text, &len))
     status = 488, why = "no SDP offer (an offer in the ACK is not supported)";
   else if ((r = sdp_plain_parse(text, len, &c->pbx_sdp, &why)) < 0)
     status = 488;
   if (status) {
     log_id(c->name, LOG_NOTICE, "rejected with %d: %s", status, why);
-    pbx_server_tx_reply(tx, status, phrase_for(status));
+    pbx_server_tx_reply(tx, status, call_phrase_for(status));
     call_free(c);
     return -EPROTO;
   }
@@ -1091,7 +1054,7 @@ int call_from_pbx(const call_env *env, pbx_server_tx *tx, ws_conn *conn, const c
   }
   if (c->pbx_sdp->port && !c->pbx_sdp->hold_address)
     rtp_socket_set_remote(c->rtp, c->pbx_sdp->address, c->pbx_sdp->port, c->pbx_sdp->rtcp_port);
-  dispatch(c, CALL_EV_PBX_INVITE, 0, NULL);
+  call_dispatch(c, CALL_EV_PBX_INVITE, 0, NULL);
   *ret = c;
   return 0;
 }
@@ -1108,6 +1071,7 @@ void call_free(call *c)
   rtp_socket_free(c->rtp);
   pbx_dialog_free(c->pd);
   browser_dialog_free(c->bd);
+  call_midcall_clear(c);
   sdp_webrtc_free(c->browser_sdp);
   sdp_plain_free(c->pbx_sdp);
   g_free(c->plain_offer);

@@ -31,6 +31,9 @@ typedef enum {
   CALL_TO_BROWSER_CANCELLING, /* the PBX gave up or no answer: CANCEL sent to the browser */
   /* both */
   CALL_CONFIRMED,           /* answered on both sides */
+  /* in the call: a new offer (re-INVITE, UPDATE) crossing to the other side */
+  CALL_REOFFER_TO_PBX,      /* the browser's offer relayed to the PBX, waiting for its answer */
+  CALL_REOFFER_TO_BROWSER,  /* the PBX's offer relayed to the browser, waiting for its answer */
   CALL_ENDING,              /* BYE sent to one or both sides, waiting for the answers */
   CALL_ENDED,               /* all done; the call object is released */
   CALL_N_STATES
@@ -57,6 +60,16 @@ typedef enum {
   CALL_EV_MEDIA_TIMEOUT,    /* no packet from either side for the configured time */
   CALL_EV_SHUTDOWN,         /* the daemon stops */
   CALL_EV_BYES_DONE,        /* every BYE sent was answered or timed out */
+  /* offers in the call (re-INVITE, UPDATE): hold, resume, refreshes, ICE restart */
+  CALL_EV_BROWSER_REOFFER,  /* the browser's offer changes what the PBX gets (direction, codecs) */
+  CALL_EV_BROWSER_REFRESH,  /* the browser's offer changes nothing for the PBX (refresh, ICE restart) */
+  CALL_EV_PBX_REOFFER,      /* the PBX's offer changes what the browser gets (hold, resume) */
+  CALL_EV_PBX_REFRESH,      /* the PBX's offer changes nothing for the browser (its address, a refresh) */
+  CALL_EV_PBX_REOFFER_ANSWER,     /* 2xx to rtcsipd's offer to the PBX */
+  CALL_EV_PBX_REOFFER_REJECT,     /* an error (or no answer) to it */
+  CALL_EV_BROWSER_REOFFER_ANSWER, /* 2xx to rtcsipd's offer to the browser */
+  CALL_EV_BROWSER_REOFFER_REJECT,
+  CALL_EV_SESSION_EXPIRED,  /* the session timer with the PBX ran out, or a refresh failed */
   CALL_N_EVENTS
 } call_event;
 
@@ -78,6 +91,14 @@ enum {
   CALL_ACT_BYE_BROWSER        = 1u << 13,
   CALL_ACT_START_MEDIA        = 1u << 14, /* the media legs run (ICE/DTLS toward the browser, RTP toward the PBX) */
   CALL_ACT_RELEASE            = 1u << 15, /* free ports, agents, SRTP sessions, timers; log the summary */
+  /* offers in the call; never in a row with RELEASE */
+  CALL_ACT_UPDATE_MEDIA       = 1u << 16, /* apply the new SDPs: directions (hold), addresses, payload types, ICE restart */
+  CALL_ACT_REOFFER_PBX        = 1u << 17, /* send the browser's new offer, translated, to the PBX */
+  CALL_ACT_REOFFER_BROWSER    = 1u << 18, /* send the PBX's new offer, translated, to the browser */
+  CALL_ACT_ANSWER_REOFFER_BROWSER = 1u << 19, /* 200 with SDP to the browser's offer */
+  CALL_ACT_ANSWER_REOFFER_PBX = 1u << 20, /* 200 with SDP to the PBX's offer */
+  CALL_ACT_REJECT_REOFFER_BROWSER = 1u << 21, /* an error to the browser's offer (row status or relayed) */
+  CALL_ACT_REJECT_REOFFER_PBX = 1u << 22, /* an error to the PBX's offer (491 in glare, or relayed) */
 };
 
 typedef struct {

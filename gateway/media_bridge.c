@@ -6,11 +6,53 @@
 #include <glib.h>
 
 #include "config/log.h"
+#include "gateway/rfc4733.h"
+#include "webrtc/srtp.h"
+
+#define DTMF_TICK_MS 20
+#define DTMF_END_PACKETS 3
+
+enum { BROWSER, PBX };
+
+typedef struct {
+  char digit;
+  unsigned duration_ms;
+} queued_digit;
+
+/* One side of the call, as a source (what arrives from it) and as a
+ * destination (the stream the bridge sends toward it). */
+typedef struct {
+  media_bridge *b;
+  bool is_pbx;
+  /* telephone-events; the PT is the same both ways on one side */
+  int dtmf_pt;                    /* -1: none, never equal to a 7-bit PT */
+  unsigned rate;
+  /* as a source */
+  bool forward_dtmf;
+  rfc4733_end_filter ends;
+  /* as a destination: per-packet state, plain stores */
+  uint8_t map[128];               /* PT map toward this side, identity by default */
+  bool sending;
+  bool have_stream;
+  uint16_t seq_offset;            /* added to forwarded sequence numbers */
+  uint16_t last_seq;              /* of the last packet sent (after the offset) */
+  uint32_t last_ts, ssrc;         /* of the last packet forwarded */
+  gint64 last_at;                 /* its arrival, monotonic µs */
+  /* generated events toward this side */
+  guint timer;
+  queued_digit queue[MEDIA_BRIDGE_DTMF_QUEUE];
+  unsigned q_head, q_len;
+  bool active;                    /* an event is being sent */
+  uint8_t gen_event;
+  uint32_t gen_ts, gen_ssrc;
+  uint32_t gen_total, gen_seg;    /* timestamp units: the whole event, the current segment's start */
+  unsigned gen_tick, gen_ends;
+} side;
 
 struct media_bridge {
   browser_leg *browser;
   rtp_socket *pbx;                /* NULL: echo */
-  uint8_t to_pbx[128], to_browser[128]; /* PT maps, identity by default */
+  side side[2];
   gint64 last_packet;             /* monotonic µs; a plain store per packet */
   unsigned timeout_ms;
   guint timer;
@@ -20,6 +62,11 @@ struct media_bridge {
   media_bridge_stats stats;
 };
 
+static inline uint32_t get32(const uint8_t *p)
+{
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 /* Rewrites the 7-bit payload type of RTP in BUF, keeping the marker bit. */
 static inline void map_pt(const uint8_t map[128], uint8_t *buf)
 {
@@ -28,22 +75,73 @@ static inline void map_pt(const uint8_t map[128], uint8_t *buf)
 
 /* ---- the per-packet path ---- */
 
+/* A telephone-event from FROM: reported once when it ends.  Returns whether
+ * to forward it. */
+G_GNUC_NO_INLINE static bool dtmf_in(media_bridge *b, side *from, const uint8_t *buf, size_t len)
+{
+  uint32_t ts;
+  rfc4733_event ev;
+
+  if (rfc4733_packet_parse(buf, len, &ts, &ev) == 0 && rfc4733_end_filter_feed(&from->ends, ts, &ev)) {
+    char digit = rfc4733_digit_from_event(ev.event);
+    if (digit && b->cb.on_dtmf)
+      b->cb.on_dtmf(b->user, !from->is_pbx, digit, (unsigned)((uint64_t)ev.duration * 1000 / from->rate));
+  }
+  return from->forward_dtmf;
+}
+
+/* RTP of LEN >= 12 bytes from FROM toward TO (the same side in echo mode,
+ * which does not map PTs): PT, sequence number, the stream's state.  False:
+ * dropped on purpose (counted here). */
+static inline bool rtp_toward(media_bridge *b, side *from, side *to, bool map, uint8_t *buf, size_t len, gint64 now)
+{
+  if (G_UNLIKELY((buf[1] & 0x7f) == from->dtmf_pt)) {
+    if (!dtmf_in(b, from, buf, len)) {
+      to->seq_offset--; /* the receiver sees no gap */
+      return false;
+    }
+    if (to->dtmf_pt >= 0)
+      buf[1] = (uint8_t)((buf[1] & 0x80) | to->dtmf_pt);
+    else if (map)
+      map_pt(to->map, buf);
+  } else if (map) {
+    map_pt(to->map, buf);
+  }
+  if (G_UNLIKELY(!to->sending)) {
+    b->stats.held++;
+    return false;
+  }
+  uint16_t seq = (uint16_t)((buf[2] << 8 | buf[3]) + to->seq_offset);
+  buf[2] = (uint8_t)(seq >> 8);
+  buf[3] = (uint8_t)seq;
+  to->last_seq = seq;
+  to->last_ts = get32(buf + 4);
+  to->ssrc = get32(buf + 8);
+  to->last_at = now;
+  to->have_stream = true;
+  return true;
+}
+
 static void from_browser_rtp(void *user, uint8_t *buf, size_t len, size_t cap)
 {
   media_bridge *b = user;
+  gint64 now = g_get_monotonic_time();
   int r;
 
-  b->last_packet = g_get_monotonic_time();
+  b->last_packet = now;
   if (G_UNLIKELY(len < 12)) {
     b->stats.drops++;
     return;
   }
   if (!b->pbx) {
+    if (!rtp_toward(b, &b->side[BROWSER], &b->side[BROWSER], false, buf, len, now))
+      return;
     r = browser_leg_send_rtp(b->browser, buf, len, cap); /* echo */
     if (G_LIKELY(r == 0))
       b->stats.rtp_to_browser++;
   } else {
-    map_pt(b->to_pbx, buf);
+    if (!rtp_toward(b, &b->side[BROWSER], &b->side[PBX], true, buf, len, now))
+      return;
     r = rtp_socket_send_rtp(b->pbx, buf, len);
     if (G_LIKELY(r == 0))
       b->stats.rtp_to_pbx++;
@@ -74,13 +172,15 @@ static void from_browser_rtcp(void *user, uint8_t *buf, size_t len, size_t cap)
 static void from_pbx_rtp(void *user, uint8_t *buf, size_t len, size_t cap)
 {
   media_bridge *b = user;
+  gint64 now = g_get_monotonic_time();
 
-  b->last_packet = g_get_monotonic_time();
+  b->last_packet = now;
   if (G_UNLIKELY(len < 12)) {
     b->stats.drops++;
     return;
   }
-  map_pt(b->to_browser, buf);
+  if (!rtp_toward(b, &b->side[PBX], &b->side[BROWSER], true, buf, len, now))
+    return;
   if (G_LIKELY(browser_leg_send_rtp(b->browser, buf, len, cap) == 0))
     b->stats.rtp_to_browser++;
   else
@@ -96,6 +196,136 @@ static void from_pbx_rtcp(void *user, uint8_t *buf, size_t len, size_t cap)
     b->stats.rtcp_to_browser++;
   else
     b->stats.drops++;
+}
+
+/* ---- generated telephone-events ---- */
+
+/* One packet of the current event toward TO, UNITS into it, continuing the
+ * stream's sequence numbers. */
+static void dtmf_emit(media_bridge *b, side *to, bool end, uint32_t units)
+{
+  uint8_t pkt[RFC4733_PACKET_LEN + SRTP_LEG_MAX_TRAILER];
+  int r;
+
+  while (units - to->gen_seg > 0xffff) /* RFC 4733 2.5.1.5: a long event goes on in a new segment */
+    to->gen_seg += 0xffff;
+  if (!to->sending) {
+    b->stats.held++;
+    return;
+  }
+  rfc4733_header h = {.pt = (uint8_t)to->dtmf_pt, .marker = to->gen_tick == 0, .seq = (uint16_t)(to->last_seq + 1),
+                      .timestamp = to->gen_ts + to->gen_seg, .ssrc = to->gen_ssrc};
+  rfc4733_event ev = {.event = to->gen_event, .end = end, .volume = RFC4733_VOLUME,
+                      .duration = (uint16_t)(units - to->gen_seg)};
+  size_t len = rfc4733_packet_write(pkt, &h, &ev);
+  to->last_seq++;
+  to->seq_offset++; /* forwarded packets follow the generated ones */
+  if (to->is_pbx)
+    r = rtp_socket_send_rtp(b->pbx, pkt, len);
+  else
+    r = browser_leg_send_rtp(b->browser, pkt, len, sizeof pkt);
+  if (r < 0)
+    b->stats.drops++;
+}
+
+/* Takes the next digit from TO's queue: the event starts at the stream's
+ * current time. */
+static void dtmf_start(side *to)
+{
+  queued_digit d = to->queue[to->q_head];
+  gint64 since = MAX(g_get_monotonic_time() - to->last_at, 0);
+
+  to->q_head = (to->q_head + 1) % MEDIA_BRIDGE_DTMF_QUEUE;
+  to->q_len--;
+  to->gen_event = (uint8_t)rfc4733_event_from_digit(d.digit);
+  to->gen_ts = to->last_ts + (uint32_t)((uint64_t)since * to->rate / G_USEC_PER_SEC);
+  to->gen_ssrc = to->ssrc;
+  to->gen_total = (uint32_t)((uint64_t)d.duration_ms * to->rate / 1000);
+  to->gen_seg = 0;
+  to->gen_tick = 0;
+  to->gen_ends = 0;
+  to->active = true;
+}
+
+/* Every 20 ms while TO has an event or digits: the packet that is due.
+ * Durations rise by 20 ms a packet until the event's length, then 3 end
+ * packets; the next digit starts on the tick after. */
+static void dtmf_tick(media_bridge *b, side *to)
+{
+  if (!to->active)
+    dtmf_start(to);
+  uint32_t elapsed = (uint32_t)((uint64_t)(to->gen_tick + 1) * DTMF_TICK_MS * to->rate / 1000);
+  if (elapsed < to->gen_total) {
+    dtmf_emit(b, to, false, elapsed);
+  } else {
+    dtmf_emit(b, to, true, to->gen_total);
+    if (++to->gen_ends == DTMF_END_PACKETS) {
+      to->active = false;
+      if (to->is_pbx)
+        b->stats.dtmf_to_pbx++;
+      else
+        b->stats.dtmf_to_browser++;
+    }
+  }
+  to->gen_tick++;
+}
+
+static gboolean on_dtmf_timer(gpointer data)
+{
+  side *to = data;
+
+  if (!to->active && to->q_len == 0) {
+    to->timer = 0;
+    return G_SOURCE_REMOVE;
+  }
+  dtmf_tick(to->b, to);
+  return G_SOURCE_CONTINUE;
+}
+
+int media_bridge_send_dtmf(media_bridge *b, bool to_pbx, char digit, unsigned duration_ms)
+{
+  g_return_val_if_fail(b, -EINVAL);
+  side *to = &b->side[to_pbx ? PBX : BROWSER];
+
+  if (rfc4733_event_from_digit(digit) < 0 || to->dtmf_pt < 0)
+    return -EINVAL;
+  if ((to_pbx && !b->pbx) || !to->have_stream)
+    return -ENOTCONN;
+  if (to->q_len == MEDIA_BRIDGE_DTMF_QUEUE)
+    return -ENOBUFS;
+  if (duration_ms == 0)
+    duration_ms = 100;
+  duration_ms = CLAMP(duration_ms, 40u, 2000u);
+  to->queue[(to->q_head + to->q_len) % MEDIA_BRIDGE_DTMF_QUEUE] = (queued_digit){digit, duration_ms};
+  to->q_len++;
+  if (!to->timer) {
+    dtmf_tick(b, to); /* the first packet now */
+    to->timer = g_timeout_add(DTMF_TICK_MS, on_dtmf_timer, to);
+  }
+  return 0;
+}
+
+int media_bridge_set_dtmf(media_bridge *b, const media_bridge_dtmf_settings *s)
+{
+  g_return_val_if_fail(b && s, -EINVAL);
+  if (s->browser_pt < -1 || s->browser_pt > 127 || s->pbx_pt < -1 || s->pbx_pt > 127 ||
+      (s->browser_pt >= 0 && s->browser_rate == 0) || (s->pbx_pt >= 0 && s->pbx_rate == 0))
+    return -EINVAL;
+  b->side[BROWSER].dtmf_pt = s->browser_pt;
+  b->side[BROWSER].rate = s->browser_pt >= 0 ? s->browser_rate : 8000;
+  b->side[PBX].dtmf_pt = s->pbx_pt;
+  b->side[PBX].rate = s->pbx_pt >= 0 ? s->pbx_rate : 8000;
+  return 0;
+}
+
+void media_bridge_forward_dtmf(media_bridge *b, bool from_browser, bool forward)
+{
+  b->side[from_browser ? BROWSER : PBX].forward_dtmf = forward;
+}
+
+void media_bridge_set_sending(media_bridge *b, bool to_pbx, bool sending)
+{
+  b->side[to_pbx ? PBX : BROWSER].sending = sending;
 }
 
 /* ---- timeout ---- */
@@ -115,6 +345,12 @@ static gboolean on_timer(gpointer data)
 
 /* ---- life cycle ---- */
 
+static void identity_maps(media_bridge *b)
+{
+  for (unsigned pt = 0; pt < 128; pt++)
+    b->side[PBX].map[pt] = b->side[BROWSER].map[pt] = (uint8_t)pt;
+}
+
 int media_bridge_new(browser_leg *browser, rtp_socket *pbx, const media_bridge_settings *settings,
                      const media_bridge_callbacks *cb, void *user, media_bridge **ret)
 {
@@ -123,8 +359,15 @@ int media_bridge_new(browser_leg *browser, rtp_socket *pbx, const media_bridge_s
 
   b->browser = browser;
   b->pbx = pbx;
-  for (unsigned pt = 0; pt < 128; pt++)
-    b->to_pbx[pt] = b->to_browser[pt] = (uint8_t)pt;
+  for (int i = BROWSER; i <= PBX; i++) {
+    b->side[i].b = b;
+    b->side[i].is_pbx = i == PBX;
+    b->side[i].dtmf_pt = -1;
+    b->side[i].rate = 8000;
+    b->side[i].forward_dtmf = true;
+    b->side[i].sending = true;
+  }
+  identity_maps(b);
   if (cb)
     b->cb = *cb;
   b->user = user;
@@ -147,6 +390,9 @@ void media_bridge_free(media_bridge *b)
     return;
   if (b->timer)
     g_source_remove(b->timer);
+  for (int i = BROWSER; i <= PBX; i++)
+    if (b->side[i].timer)
+      g_source_remove(b->side[i].timer);
   browser_leg_set_sink(b->browser, NULL, NULL, NULL);
   if (b->pbx)
     rtp_socket_set_sink(b->pbx, NULL, NULL, NULL);
@@ -161,11 +407,10 @@ int media_bridge_set_pt_map(media_bridge *b, const media_bridge_pt_pair *pairs, 
   for (size_t i = 0; i < n; i++)
     if (pairs[i].browser_pt > 127 || pairs[i].pbx_pt > 127)
       return -EINVAL;
-  for (unsigned pt = 0; pt < 128; pt++)
-    b->to_pbx[pt] = b->to_browser[pt] = (uint8_t)pt;
+  identity_maps(b);
   for (size_t i = 0; i < n; i++) {
-    b->to_pbx[pairs[i].browser_pt] = pairs[i].pbx_pt;
-    b->to_browser[pairs[i].pbx_pt] = pairs[i].browser_pt;
+    b->side[PBX].map[pairs[i].browser_pt] = pairs[i].pbx_pt;
+    b->side[BROWSER].map[pairs[i].pbx_pt] = pairs[i].browser_pt;
   }
   return 0;
 }

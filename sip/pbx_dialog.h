@@ -16,7 +16,9 @@
  * after the 2xx.  UAS: on_cancel (at most once, before a final), on_ack
  * (once, after a 2xx), on_ack_timeout (instead of on_ack, 32 s after the
  * 2xx), on_request (BYE, re-INVITE ...).  Either: on_bye_response once per
- * pbx_dialog_bye().  Every request (also in-dialog ones) is sent to the
+ * pbx_dialog_bye().  Mid-call (issue 4): on_offer, on_ack_sdp,
+ * on_offer_response, on_session_expired at any time after the 2xx.
+ * Every request (also in-dialog ones) is sent to the
  * configured PBX address as next hop; Request-URI and Route come from the
  * dialog.
  */
@@ -30,6 +32,7 @@
 #include "sip/pbx.h"
 
 typedef struct pbx_dialog pbx_dialog;
+typedef struct pbx_dialog_rq pbx_dialog_rq; /* an offer from the PBX, answered later */
 
 typedef struct {
   /* UAC: a response to rtcsipd's INVITE.  RESPONSE is borrowed; NULL when
@@ -45,8 +48,10 @@ typedef struct {
   void (*on_cancel)(void *user);
   /* An in-dialog request from the PBX other than ACK and CANCEL (BYE, INFO,
    * re-INVITE, UPDATE, ...).  REQUEST is borrowed.  Returns the status the
-   * dialog answers it with (200 for BYE, 405, 488 ...).  nta turns a 2xx
-   * for a re-INVITE into 500: re-INVITEs can only be refused here. */
+   * dialog answers it with (200 for BYE, 405, 488 ...).  A 2xx returned
+   * for a re-INVITE becomes 500 (nta: a 2xx to an INVITE needs Contact and
+   * SDP): re-INVITEs and UPDATEs with SDP go to on_offer instead when it is
+   * set, and session refreshes never come here (see on_offer). */
   int (*on_request)(void *user, msg_t *request);
   /* UAS: the ACK for rtcsipd's 2xx arrived. */
   void (*on_ack)(void *user);
@@ -55,6 +60,29 @@ typedef struct {
   /* UAS, optional (may be NULL): no ACK came for rtcsipd's 2xx within 32 s
    * (RFC 3261 13.3.1.4: the owner should send BYE). */
   void (*on_ack_timeout)(void *user);
+
+  /* Issue 4, all optional (NULL: the feature is refused as before).
+   * A re-INVITE (with or without SDP) in a confirmed dialog, or an UPDATE
+   * with SDP (also in an early dialog) from the PBX.  A re-INVITE while
+   * pbx_dialog_offer_pending() is glare: answer it 491.  REQUEST borrowed; answer RQ with
+   * pbx_dialog_answer_offer() now or later (RQ stays valid until then or
+   * until pbx_dialog_free()).  Session refreshes that change nothing (UPDATE
+   * without SDP; a re-INVITE whose SDP has the same o= session version as
+   * the PBX's last one) are answered here (200 with the last local SDP) and
+   * do not come here.  Without on_offer these requests go to on_request. */
+  void (*on_offer)(void *user, pbx_dialog_rq *rq, msg_t *request);
+  /* The final answer to pbx_dialog_send_offer(): 2xx (ACKed already) or an
+   * error; a 491 was retried first (RFC 3261 14.1: after 2.1-4 s if rtcsipd
+   * owns the Call-ID, else 0-2 s; up to 3 times).  RESPONSE borrowed, NULL
+   * when the status was made here (408, 503). */
+  void (*on_offer_response)(void *user, int status, msg_t *response);
+  /* The session timer ran out, or a refresh rtcsipd sent failed (not 491):
+   * the owner ends the call (BYE both sides).  WHY: "no refresh from the
+   * PBX", "refresh failed: 408" ... */
+  void (*on_session_expired)(void *user, const char *why);
+  /* The SDP answer carried by an ACK (after a re-INVITE without SDP that
+   * rtcsipd answered with its offer).  ACK borrowed. */
+  void (*on_ack_sdp)(void *user, msg_t *ack);
 } pbx_dialog_callbacks;
 
 typedef struct {
@@ -68,6 +96,11 @@ typedef struct {
   /* Authorization and Proxy-Authorization headers of this message (the
    * browser's INVITE) are copied unchanged into the INVITE; NULL: none. */
   msg_t *credentials_from;
+  /* RFC 4028.  The INVITE always has Supported: timer, 100rel.  A 422 with
+   * Min-SE is answered here (the INVITE again with the larger interval, at
+   * most twice) and not reported. */
+  unsigned session_expires;   /* 0: no Session-Expires in the INVITE; else its value */
+  unsigned min_se;            /* Min-SE of the INVITE; 0: none */
 } pbx_invite_params;
 
 /* UAC: sends an INVITE to the PBX.  0 and *ret, or a negative errno
@@ -99,6 +132,29 @@ int pbx_dialog_cancel(pbx_dialog *d);
 int pbx_dialog_bye(pbx_dialog *d);
 
 bool pbx_dialog_confirmed(const pbx_dialog *d); /* a 2xx went out or came in */
+
+/* The answer to an offer from on_offer: a 2xx (SDP required for a
+ * re-INVITE; for a re-INVITE without SDP it is rtcsipd's offer and the ACK
+ * brings the answer through on_ack_sdp; UPDATE: SDP required) or an error
+ * (491 in glare, 488 ...).  Frees RQ (also on failure).  0, -EINVAL, -EIO. */
+int pbx_dialog_answer_offer(pbx_dialog *d, pbx_dialog_rq *rq, int status, const char *phrase,
+                            const char *sdp);
+/* rtcsipd's offer in the confirmed dialog: a re-INVITE with SDP.  -EBUSY
+ * while another offer of rtcsipd's (or a refresh re-INVITE) is pending; the
+ * answer comes through on_offer_response. */
+int pbx_dialog_send_offer(pbx_dialog *d, const char *sdp);
+/* Another request in the confirmed dialog (INFO, MESSAGE, ...; not INVITE,
+ * ACK, CANCEL, BYE, PRACK), BODY (may be NULL) of CONTENT_TYPE.  Its answer
+ * is only logged.  0, -EINVAL, -EIO. */
+int pbx_dialog_send_request(pbx_dialog *d, const char *method, const char *content_type,
+                            const char *body);
+/* true while rtcsipd's re-INVITE has no final answer: a re-INVITE from the
+ * PBX now is glare (answer it 491). */
+bool pbx_dialog_offer_pending(const pbx_dialog *d);
+/* The SDP rtcsipd sent last toward the PBX (its offer or answer), repeated
+ * by refreshes.  pbx_dialog_invite/respond/answer_offer/send_offer record
+ * it themselves; this sets it explicitly (copied). */
+void pbx_dialog_set_local_sdp(pbx_dialog *d, const char *sdp);
 const char *pbx_dialog_call_id(const pbx_dialog *d);
 
 /* Stops the callbacks, destroys the legs and transactions (nta finishes what

@@ -15,6 +15,7 @@
 #include <glib.h>
 
 #include "gateway/media_bridge.h"
+#include "gateway/rfc4733.h"
 #include "webrtc/browser_leg.h"
 #include "webrtc/demux.h"
 #include "webrtc/dtls.h"
@@ -37,6 +38,31 @@ static dtls_role leg_role = DTLS_ROLE_SERVER; /* the browser takes the other one
 static const char *const loopback[] = {"127.0.0.1", NULL};
 static const media_bridge_pt_pair pt_map[] = {{BROWSER_PT, PBX_PT}, {BROWSER_DTMF_PT, PBX_DTMF_PT}};
 
+#define CAP_MAX 128
+
+typedef struct {
+  uint8_t pt;
+  bool marker;
+  uint16_t seq;
+  uint32_t ts, ssrc;
+  size_t len;
+  uint8_t payload[4];
+} cap_pkt;
+
+static void capture(cap_pkt *cap, unsigned *n, const uint8_t *buf, size_t len)
+{
+  g_assert_cmpuint(len, >=, 16);
+  g_assert_cmpuint(*n, <, CAP_MAX);
+  cap_pkt *c = &cap[(*n)++];
+  c->pt = buf[1] & 0x7f;
+  c->marker = (buf[1] & 0x80) != 0;
+  c->seq = (uint16_t)(buf[2] << 8 | buf[3]);
+  c->ts = (uint32_t)buf[4] << 24 | (uint32_t)buf[5] << 16 | (uint32_t)buf[6] << 8 | buf[7];
+  c->ssrc = (uint32_t)buf[8] << 24 | (uint32_t)buf[9] << 16 | (uint32_t)buf[10] << 8 | buf[11];
+  c->len = len;
+  memcpy(c->payload, buf + 12, 4);
+}
+
 typedef struct {
   /* the gateway side */
   browser_leg *leg;
@@ -58,6 +84,15 @@ typedef struct {
   int pbx[4];
   unsigned pbx_rx[4], pbx_bad;
   uint16_t pbx_next_seq;
+  /* DTMF tests: RTP as each side received it (plaintext), not checked */
+  bool capture;
+  cap_pkt pbx_cap[CAP_MAX], fb_cap[CAP_MAX];
+  unsigned n_pbx_cap, n_fb_cap;
+  /* on_dtmf */
+  unsigned n_dtmf;
+  bool dtmf_from_browser;
+  char dtmf_digit;
+  unsigned dtmf_ms;
 } fixture;
 
 /* ---- packets: RTP with sequence SEQ, PT, PAYLOAD bytes (seq * 7 + i) ---- */
@@ -120,8 +155,17 @@ static void bridge_timeout(void *user)
   f->timeout_at = g_get_monotonic_time();
 }
 
+static void bridge_dtmf(void *user, bool from_browser, char digit, unsigned duration_ms)
+{
+  fixture *f = user;
+  f->n_dtmf++;
+  f->dtmf_from_browser = from_browser;
+  f->dtmf_digit = digit;
+  f->dtmf_ms = duration_ms;
+}
+
 static const browser_leg_callbacks leg_cb = {leg_gathered, leg_ready, leg_failed};
-static const media_bridge_callbacks bridge_cb = {bridge_timeout};
+static const media_bridge_callbacks bridge_cb = {.on_timeout = bridge_timeout, .on_dtmf = bridge_dtmf};
 
 /* ---- the fake browser ---- */
 
@@ -155,6 +199,11 @@ static void fb_receive(void *user, uint8_t *data, size_t len)
       f->rx_rtcp++;
     else
       f->rx_bad++;
+    return;
+  }
+  if (f->capture) {
+    g_assert_cmpint(srtp_leg_unprotect(f->srtp, data, &len), ==, 0);
+    capture(f->fb_cap, &f->n_fb_cap, data, len);
     return;
   }
   if (srtp_leg_unprotect(f->srtp, data, &len) == 0 && check_rtp(data, len, f->rx_next_seq, true))
@@ -212,6 +261,8 @@ static bool pbx_drain(fixture *f)
       if (i == 1 || i == 3) {
         if ((size_t)n != make_rtcp_rr(rr, 0xaaaa) || memcmp(buf, rr, sizeof rr) != 0)
           f->pbx_bad++;
+      } else if (f->capture) {
+        capture(f->pbx_cap, &f->n_pbx_cap, buf, (size_t)n);
       } else {
         if (!check_rtp(buf, (size_t)n, f->pbx_next_seq, false))
           f->pbx_bad++;
@@ -566,6 +617,405 @@ static void test_late_fingerprint(void)
   teardown(&f);
 }
 
+/* ---- DTMF and hold ---- */
+
+#define AUDIO_TS_STEP 160
+
+/* fake browser -> gateway: one RTP packet with these fields, PLEN bytes of payload */
+static void browser_send_pkt(fixture *f, uint8_t pt, uint16_t seq, uint32_t ts, const uint8_t *payload, size_t plen)
+{
+  uint8_t buf[12 + PAYLOAD + SRTP_LEG_MAX_TRAILER];
+  size_t len = make_rtp(buf, seq, pt, 0x1111);
+
+  buf[4] = (uint8_t)(ts >> 24), buf[5] = (uint8_t)(ts >> 16), buf[6] = (uint8_t)(ts >> 8), buf[7] = (uint8_t)ts;
+  if (payload) {
+    memcpy(buf + 12, payload, plen);
+    len = 12 + plen;
+  }
+  g_assert_cmpint(srtp_leg_protect(f->srtp, buf, &len, sizeof buf), ==, 0);
+  g_assert_cmpint(ice_agent_send(f->ice, buf, len), ==, 0);
+}
+
+/* the PBX -> gateway, from its real RTP port */
+static void pbx_send_pkt(fixture *f, uint8_t pt, uint16_t seq, uint32_t ts, const uint8_t *payload, size_t plen)
+{
+  uint8_t buf[12 + PAYLOAD];
+  size_t len = make_rtp(buf, seq, pt, 0x2222);
+
+  buf[4] = (uint8_t)(ts >> 24), buf[5] = (uint8_t)(ts >> 16), buf[6] = (uint8_t)(ts >> 8), buf[7] = (uint8_t)ts;
+  if (payload) {
+    memcpy(buf + 12, payload, plen);
+    len = 12 + plen;
+  }
+  udp_send(f->pbx[2], rtp_socket_local_port(f->rs), buf, len);
+}
+
+static unsigned want_cap;
+static bool pbx_cap_n(fixture *f) { return f->n_pbx_cap >= want_cap; }
+static bool fb_cap_n(fixture *f) { return f->n_fb_cap >= want_cap; }
+
+/* CAP[*I..]: one generated event of DIGIT's code, DURATION_MS at RATE, PT:
+ * marker first, rising durations, 3 end packets.  Returns its timestamp. */
+static uint32_t expect_event(const cap_pkt *cap, unsigned n, unsigned *i, uint8_t pt, uint8_t event, unsigned rate,
+                             unsigned duration_ms, uint32_t ssrc)
+{
+  unsigned total = duration_ms * rate / 1000, ends = 0, first = *i;
+  unsigned prev = 0;
+  uint32_t ts = cap[first].ts;
+
+  g_assert_cmpuint(first, <, n);
+  g_assert_true(cap[first].marker);
+  for (; *i < n && cap[*i].pt == pt && ends < 3; (*i)++) {
+    const cap_pkt *c = &cap[*i];
+    unsigned dur = (unsigned)(c->payload[2] << 8 | c->payload[3]);
+    g_assert_cmpuint(c->len, ==, 16);
+    g_assert_cmpuint(c->ssrc, ==, ssrc);
+    g_assert_cmpuint(c->ts, ==, ts);
+    g_assert_cmpuint(c->payload[0], ==, event);
+    g_assert_cmpuint(c->payload[1] & 0x3f, ==, 10);
+    g_assert_true(*i == first || !c->marker);
+    if (c->payload[1] & 0x80) {
+      ends++;
+      g_assert_cmpuint(dur, ==, total);
+    } else {
+      g_assert_cmpuint(ends, ==, 0);
+      g_assert_cmpuint(dur, >, prev);
+      g_assert_cmpuint(dur, <, total);
+      prev = dur;
+    }
+  }
+  g_assert_cmpuint(ends, ==, 3);
+  g_assert_cmpuint(*i - first, ==, (duration_ms + 19) / 20 - 1 + 3); /* every 20 ms, then the ends */
+  return ts;
+}
+
+static void expect_continuous(const cap_pkt *cap, unsigned n)
+{
+  for (unsigned k = 1; k < n; k++)
+    if (cap[k].seq != (uint16_t)(cap[k - 1].seq + 1))
+      g_error("packet %u: seq %u after %u", k, cap[k].seq, cap[k - 1].seq);
+}
+
+static const media_bridge_dtmf_settings dtmf_settings = {BROWSER_DTMF_PT, PBX_DTMF_PT, 48000, 8000};
+
+/* Generated toward the PBX: its stream's SSRC, timestamp and sequence
+ * numbers, before, during and after; digits queue. */
+static void test_dtmf_to_pbx(void)
+{
+  fixture f;
+  const uint16_t seq0 = 65530; /* wraps during the test */
+  uint32_t ts0 = 0xfffff000;
+
+  setup(&f, dtls_identity_fingerprint(id_browser), true, 0, true);
+  g_assert_true(f.ready);
+  f.capture = true;
+  g_assert_cmpint(media_bridge_send_dtmf(f.bridge, true, '5', 0), ==, -EINVAL); /* no PT yet */
+  g_assert_cmpint(media_bridge_set_dtmf(f.bridge, &dtmf_settings), ==, 0);
+  g_assert_cmpint(media_bridge_send_dtmf(f.bridge, true, '5', 0), ==, -ENOTCONN); /* no stream yet */
+  g_assert_cmpint(media_bridge_send_dtmf(f.bridge, true, 'x', 0), ==, -EINVAL);
+
+  uint16_t seq = seq0;
+  uint32_t ts = ts0;
+  for (int k = 0; k < 5; k++, seq++, ts += AUDIO_TS_STEP)
+    browser_send_pkt(&f, BROWSER_PT, seq, ts, NULL, 0);
+  want_cap = 5;
+  g_assert_true(run_until(&f, pbx_cap_n, 3000));
+  uint32_t last_audio_ts = ts - AUDIO_TS_STEP;
+
+  /* '5' 100 ms (the default) while audio goes on every 20 ms, then '#' 60 ms and 'D' 40 ms queued */
+  g_assert_cmpint(media_bridge_send_dtmf(f.bridge, true, '5', 0), ==, 0);
+  g_assert_cmpint(media_bridge_send_dtmf(f.bridge, true, '#', 60), ==, 0);
+  g_assert_cmpint(media_bridge_send_dtmf(f.bridge, true, 'D', 1), ==, 0); /* clamped to 40 */
+  unsigned audio = 5;
+  for (int k = 0; k < 30; k++, seq++, ts += AUDIO_TS_STEP, audio++) {
+    run_for(&f, 20);
+    browser_send_pkt(&f, BROWSER_PT, seq, ts, NULL, 0);
+  }
+  want_cap = audio + 7 + 5 + 4;
+  g_assert_true(run_until(&f, pbx_cap_n, 3000));
+  run_for(&f, 100);
+  g_assert_cmpuint(f.n_pbx_cap, ==, audio + 7 + 5 + 4);
+
+  /* the audio as sent, the events between, one continuous stream */
+  expect_continuous(f.pbx_cap, f.n_pbx_cap);
+  g_assert_cmpuint(f.pbx_cap[0].seq, ==, seq0);
+  cap_pkt ev_cap[CAP_MAX];
+  unsigned n_ev = 0, n_audio = 0;
+  for (unsigned i = 0; i < f.n_pbx_cap; i++) {
+    if (f.pbx_cap[i].pt == PBX_DTMF_PT) {
+      ev_cap[n_ev++] = f.pbx_cap[i];
+    } else {
+      g_assert_cmpuint(f.pbx_cap[i].pt, ==, PBX_PT);
+      g_assert_cmpuint(f.pbx_cap[i].ssrc, ==, 0x1111);
+      g_assert_cmpuint(f.pbx_cap[i].ts, ==, ts0 + n_audio * AUDIO_TS_STEP);
+      n_audio++;
+    }
+  }
+  /* the events among them, one after the other */
+  static const uint8_t codes[3] = {5, 11, 15};
+  static const unsigned ms[3] = {100, 60, 40};
+  uint32_t ev_ts[3] = {0};
+  unsigned events = 0;
+  for (unsigned i = 0; i < n_ev; events++) {
+    g_assert_cmpuint(events, <, 3);
+    ev_ts[events] = expect_event(ev_cap, n_ev, &i, PBX_DTMF_PT, codes[events], 8000, ms[events], 0x1111);
+  }
+  g_assert_cmpuint(events, ==, 3);
+  g_assert_cmpuint(n_audio, ==, audio);
+  /* timestamps: where the audio was when each event started, in order */
+  gint32 d0 = (gint32)(ev_ts[0] - last_audio_ts);
+  g_test_message("first event %d units after the last audio packet", d0);
+  g_assert_cmpint(d0, >=, 0);
+  g_assert_cmpint(d0, <=, 8000 / 10); /* sent at once: well within 100 ms */
+  g_assert_cmpint((gint32)(ev_ts[1] - ev_ts[0]), >=, 800); /* after the first one's 100 ms */
+  g_assert_cmpint((gint32)(ev_ts[2] - ev_ts[1]), >=, 480);
+
+  media_bridge_stats bs;
+  media_bridge_get_stats(f.bridge, &bs);
+  g_assert_cmpuint(bs.dtmf_to_pbx, ==, 3);
+  g_assert_cmpuint(bs.dtmf_to_browser, ==, 0);
+  g_assert_cmpuint(bs.rtp_to_pbx, ==, audio);
+  g_assert_cmpuint(bs.drops + bs.held, ==, 0);
+
+  /* the queue: one being sent and 32 behind it */
+  int r = 0;
+  unsigned queued = 0;
+  while ((r = media_bridge_send_dtmf(f.bridge, true, '1', 2000)) == 0)
+    queued++;
+  g_assert_cmpint(r, ==, -ENOBUFS);
+  g_assert_cmpuint(queued, ==, MEDIA_BRIDGE_DTMF_QUEUE + 1);
+  teardown(&f); /* freed while sending: its timer goes too */
+}
+
+/* Generated toward the browser: SRTP, the PBX stream's SSRC, sequence
+ * numbers, 48 kHz durations. */
+static void test_dtmf_to_browser(void)
+{
+  fixture f;
+  uint16_t seq = 1000;
+  uint32_t ts = 5000;
+  const unsigned step = 960; /* 20 ms at 48 kHz */
+
+  setup(&f, dtls_identity_fingerprint(id_browser), true, 0, true);
+  g_assert_true(f.ready);
+  f.capture = true;
+  g_assert_cmpint(media_bridge_set_dtmf(f.bridge, &dtmf_settings), ==, 0);
+  g_assert_cmpint(media_bridge_send_dtmf(f.bridge, false, '9', 0), ==, -ENOTCONN);
+  for (int k = 0; k < 5; k++, seq++, ts += step)
+    pbx_send_pkt(&f, PBX_PT, seq, ts, NULL, 0);
+  want_cap = 5;
+  g_assert_true(run_until(&f, fb_cap_n, 3000));
+  g_assert_cmpint(media_bridge_send_dtmf(f.bridge, false, '*', 200), ==, 0);
+  want_cap = 5 + 9 + 3; /* 9 packets 20..180 ms, 3 end packets */
+  g_assert_true(run_until(&f, fb_cap_n, 3000));
+  for (int k = 0; k < 5; k++, seq++, ts += step)
+    pbx_send_pkt(&f, PBX_PT, seq, ts, NULL, 0);
+  want_cap = 5 + 12 + 5;
+  g_assert_true(run_until(&f, fb_cap_n, 3000));
+  run_for(&f, 100);
+  g_assert_cmpuint(f.n_fb_cap, ==, 22);
+
+  expect_continuous(f.fb_cap, f.n_fb_cap);
+  g_assert_cmpuint(f.fb_cap[0].seq, ==, 1000);
+  for (unsigned i = 0; i < 5; i++)
+    g_assert_cmpuint(f.fb_cap[i].pt, ==, BROWSER_PT);
+  unsigned i = 5;
+  uint32_t ev_ts = expect_event(f.fb_cap, f.n_fb_cap, &i, BROWSER_DTMF_PT, 10, 48000, 200, 0x2222);
+  g_assert_cmpuint(i, ==, 17);
+  g_assert_cmpint((gint32)(ev_ts - (5000 + 4 * step)), >=, 0);
+  g_assert_cmpint((gint32)(ev_ts - (5000 + 4 * step)), <=, 48000 / 10);
+  for (; i < f.n_fb_cap; i++) {
+    g_assert_cmpuint(f.fb_cap[i].pt, ==, BROWSER_PT);
+    g_assert_cmpuint(f.fb_cap[i].ssrc, ==, 0x2222);
+  }
+  media_bridge_stats bs;
+  media_bridge_get_stats(f.bridge, &bs);
+  g_assert_cmpuint(bs.dtmf_to_browser, ==, 1);
+  g_assert_cmpuint(bs.rtp_to_browser, ==, 10);
+  g_assert_cmpuint(bs.drops + bs.held, ==, 0);
+  teardown(&f);
+}
+
+/* One event as a browser (or PBX) sends it: 4 packets, then 3 end packets,
+ * sequence numbers from *SEQ on. */
+static void send_event(fixture *f, bool from_browser, uint16_t *seq, uint32_t ts, uint8_t event, unsigned rate)
+{
+  uint8_t pl[4];
+  for (int k = 0; k < 7; k++) {
+    unsigned dur = k < 4 ? (k + 1) * 20 * rate / 1000 : 100 * rate / 1000;
+    rfc4733_event ev = {.event = event, .end = k >= 4, .volume = 10, .duration = (uint16_t)dur};
+    rfc4733_encode(&ev, pl);
+    if (from_browser)
+      browser_send_pkt(f, (uint8_t)((k == 0 ? 0x80 : 0) | BROWSER_DTMF_PT), (*seq)++, ts, pl, 4);
+    else
+      pbx_send_pkt(f, (uint8_t)((k == 0 ? 0x80 : 0) | PBX_DTMF_PT), (*seq)++, ts, pl, 4);
+  }
+}
+
+static unsigned want_dtmf;
+static bool got_dtmf(fixture *f) { return f->n_dtmf >= want_dtmf && f->n_pbx_cap >= want_cap; }
+
+/* Events from either side: reported once each; forwarded with the other
+ * side's PT, or dropped without a gap in the sequence numbers. */
+static void test_dtmf_received(void)
+{
+  fixture f;
+  uint16_t seq = 200;
+  uint32_t ts = 48000;
+
+  setup(&f, dtls_identity_fingerprint(id_browser), true, 0, true);
+  g_assert_true(f.ready);
+  f.capture = true;
+  g_assert_cmpint(media_bridge_set_dtmf(f.bridge, &dtmf_settings), ==, 0);
+  for (int k = 0; k < 3; k++, ts += 960)
+    browser_send_pkt(&f, BROWSER_PT, seq++, ts, NULL, 0);
+  send_event(&f, true, &seq, ts, 7, 48000);
+  for (int k = 0; k < 3; k++, ts += 960)
+    browser_send_pkt(&f, BROWSER_PT, seq++, ts, NULL, 0);
+  want_dtmf = 1;
+  want_cap = 13;
+  g_assert_true(run_until(&f, got_dtmf, 3000));
+  run_for(&f, 100);
+  g_assert_cmpuint(f.n_dtmf, ==, 1);
+  g_assert_true(f.dtmf_from_browser);
+  g_assert_cmpint(f.dtmf_digit, ==, '7');
+  g_assert_cmpuint(f.dtmf_ms, ==, 100);
+  g_assert_cmpuint(f.n_pbx_cap, ==, 13);
+  expect_continuous(f.pbx_cap, f.n_pbx_cap);
+  for (unsigned i = 3; i < 10; i++) {
+    g_assert_cmpuint(f.pbx_cap[i].pt, ==, PBX_DTMF_PT); /* rewritten */
+    g_assert_true(f.pbx_cap[i].marker == (i == 3));
+    g_assert_cmpuint(f.pbx_cap[i].payload[0], ==, 7);
+  }
+
+  /* not forwarded: still reported; the PBX sees the audio without a gap */
+  media_bridge_forward_dtmf(f.bridge, true, false);
+  send_event(&f, true, &seq, ts, 11, 48000);
+  for (int k = 0; k < 3; k++, ts += 960)
+    browser_send_pkt(&f, BROWSER_PT, seq++, ts, NULL, 0);
+  want_dtmf = 2;
+  want_cap = 16;
+  g_assert_true(run_until(&f, got_dtmf, 3000));
+  run_for(&f, 100);
+  g_assert_cmpuint(f.n_dtmf, ==, 2);
+  g_assert_cmpint(f.dtmf_digit, ==, '#');
+  g_assert_cmpuint(f.n_pbx_cap, ==, 16);
+  expect_continuous(f.pbx_cap, f.n_pbx_cap);
+  for (unsigned i = 13; i < 16; i++)
+    g_assert_cmpuint(f.pbx_cap[i].pt, ==, PBX_PT);
+
+  /* from the PBX, 8 kHz: reported; not forwarded either, the browser sees no gap */
+  uint16_t pseq = 10;
+  uint32_t pts = 8000;
+  media_bridge_forward_dtmf(f.bridge, false, false);
+  pbx_send_pkt(&f, PBX_PT, pseq++, pts, NULL, 0);
+  send_event(&f, false, &pseq, pts += 160, 12, 8000);
+  pbx_send_pkt(&f, PBX_PT, pseq++, pts += 960, NULL, 0);
+  want_dtmf = 3;
+  want_cap = 16;
+  g_assert_true(run_until(&f, got_dtmf, 3000));
+  run_for(&f, 100);
+  g_assert_cmpuint(f.n_dtmf, ==, 3);
+  g_assert_false(f.dtmf_from_browser);
+  g_assert_cmpint(f.dtmf_digit, ==, 'A');
+  g_assert_cmpuint(f.dtmf_ms, ==, 100);
+  g_assert_cmpuint(f.n_fb_cap, ==, 2);
+  expect_continuous(f.fb_cap, f.n_fb_cap);
+
+  media_bridge_stats bs;
+  media_bridge_get_stats(f.bridge, &bs);
+  g_assert_cmpuint(bs.rtp_to_pbx, ==, 16);
+  g_assert_cmpuint(bs.rtp_to_browser, ==, 2);
+  g_assert_cmpuint(bs.drops + bs.held, ==, 0);
+  teardown(&f);
+}
+
+/* Hold: nothing toward the side that does not receive (counted), RTCP goes
+ * on; media resumes. */
+static void test_hold(void)
+{
+  fixture f;
+  uint8_t buf[64];
+  uint16_t seq = 0;
+
+  setup(&f, dtls_identity_fingerprint(id_browser), true, 0, true);
+  g_assert_true(f.ready);
+  f.capture = true;
+  g_assert_cmpint(media_bridge_set_dtmf(f.bridge, &dtmf_settings), ==, 0);
+  for (int k = 0; k < 5; k++)
+    browser_send_pkt(&f, BROWSER_PT, seq, 160u * seq, NULL, 0), seq++;
+  want_cap = 5;
+  g_assert_true(run_until(&f, pbx_cap_n, 3000));
+
+  media_bridge_set_sending(f.bridge, true, false);
+  for (int k = 0; k < 10; k++)
+    browser_send_pkt(&f, BROWSER_PT, seq, 160u * seq, NULL, 0), seq++;
+  browser_send_rtcp(&f);
+  g_assert_cmpint(media_bridge_send_dtmf(f.bridge, true, '1', 40), ==, 0); /* 1 + 3 packets, held */
+  memset(want_pbx_rx, 0, sizeof want_pbx_rx);
+  want_pbx_rx[1] = 1;
+  g_assert_true(run_until(&f, pbx_got_all, 3000));
+  run_for(&f, 200);
+  g_assert_cmpuint(f.n_pbx_cap, ==, 5);
+  media_bridge_stats bs;
+  media_bridge_get_stats(f.bridge, &bs);
+  g_assert_cmpuint(bs.held, ==, 10 + 4);
+  g_assert_cmpuint(bs.rtcp_to_pbx, ==, 1);
+  g_assert_cmpuint(bs.rtp_to_pbx, ==, 5);
+
+  media_bridge_set_sending(f.bridge, true, true);
+  for (int k = 0; k < 5; k++)
+    browser_send_pkt(&f, BROWSER_PT, seq, 160u * seq, NULL, 0), seq++;
+  want_cap = 10;
+  g_assert_true(run_until(&f, pbx_cap_n, 3000));
+  g_assert_cmpuint(f.pbx_cap[5].seq, ==, 15);
+
+  /* toward the browser */
+  media_bridge_set_sending(f.bridge, false, false);
+  for (uint16_t k = 0; k < 6; k++)
+    pbx_send_pkt(&f, PBX_PT, k, 160u * k, NULL, 0);
+  udp_send(f.pbx[3], rtp_socket_local_port(f.rs) + 1, buf, make_rtcp_rr(buf, 0xbbbb));
+  run_for(&f, 200);
+  g_assert_cmpuint(f.n_fb_cap, ==, 0);
+  media_bridge_get_stats(f.bridge, &bs);
+  g_assert_cmpuint(bs.held, ==, 14 + 6);
+  g_assert_cmpuint(bs.rtcp_to_browser, ==, 1);
+  media_bridge_set_sending(f.bridge, false, true);
+  pbx_send_pkt(&f, PBX_PT, 6, 960, NULL, 0);
+  want_cap = 1;
+  g_assert_true(run_until(&f, fb_cap_n, 3000));
+  media_bridge_get_stats(f.bridge, &bs);
+  g_assert_cmpuint(bs.held, ==, 20);
+  g_assert_cmpuint(bs.drops, ==, 0);
+  teardown(&f);
+}
+
+/* Echo: DTMF from the browser is reported and reflected; generated toward it. */
+static void test_dtmf_echo(void)
+{
+  fixture f;
+  uint16_t seq = 0;
+
+  setup(&f, dtls_identity_fingerprint(id_browser), false, 0, true);
+  g_assert_true(f.ready);
+  f.capture = true;
+  g_assert_cmpint(media_bridge_set_dtmf(f.bridge, &dtmf_settings), ==, 0);
+  g_assert_cmpint(media_bridge_send_dtmf(f.bridge, true, '1', 0), ==, -ENOTCONN); /* no PBX */
+  browser_send_pkt(&f, BROWSER_PT, seq++, 0, NULL, 0);
+  send_event(&f, true, &seq, 960, 3, 48000);
+  want_cap = 8;
+  g_assert_true(run_until(&f, fb_cap_n, 3000));
+  g_assert_cmpuint(f.n_dtmf, ==, 1);
+  g_assert_cmpint(f.dtmf_digit, ==, '3');
+  g_assert_cmpint(media_bridge_send_dtmf(f.bridge, false, '4', 40), ==, 0);
+  want_cap = 12;
+  g_assert_true(run_until(&f, fb_cap_n, 3000));
+  expect_continuous(f.fb_cap, f.n_fb_cap);
+  unsigned i = 8;
+  expect_event(f.fb_cap, f.n_fb_cap, &i, BROWSER_DTMF_PT, 4, 48000, 40, 0x1111);
+  teardown(&f);
+}
+
 int main(int argc, char **argv)
 {
   int r;
@@ -579,6 +1029,11 @@ int main(int argc, char **argv)
   g_test_add_func("/media-bridge/echo", test_echo);
   g_test_add_func("/media-bridge/late-fingerprint", test_late_fingerprint);
   g_test_add_func("/media-bridge/leg-dtls-client", test_leg_dtls_client);
+  g_test_add_func("/media-bridge/dtmf-to-pbx", test_dtmf_to_pbx);
+  g_test_add_func("/media-bridge/dtmf-to-browser", test_dtmf_to_browser);
+  g_test_add_func("/media-bridge/dtmf-received", test_dtmf_received);
+  g_test_add_func("/media-bridge/hold", test_hold);
+  g_test_add_func("/media-bridge/dtmf-echo", test_dtmf_echo);
   r = g_test_run();
   dtls_identity_free(id_gw);
   dtls_identity_free(id_browser);

@@ -193,6 +193,16 @@ typedef struct {
   bool ack_in_response;  /* pbx_dialog_ack() from inside on_invite_response (2xx) */
   bool free_in_request, free_in_bye_response;
   pbx_server_tx *tx;     /* from pbx_callbacks.on_request */
+  /* issue 4 */
+  unsigned offers, offer_responses, expirations, ack_sdps;
+  pbx_dialog_rq *rq;     /* the PBX's offer, to answer */
+  char *offer_sdp;       /* its body */
+  int offer_status;      /* from on_offer_response */
+  bool offer_response_missing;
+  char why[64];          /* from on_session_expired */
+  bool bye_on_expiry;
+  bool glare_491;        /* on_offer answers 491 while our offer is pending */
+  unsigned glares;
 } owner;
 
 static owner *current; /* where pbx_link's on_request puts new INVITEs */
@@ -249,7 +259,53 @@ static void on_ack_timeout(void *user)
   ((owner *)user)->ack_timeouts++;
 }
 
+static void on_offer(void *user, pbx_dialog_rq *rq, msg_t *request)
+{
+  owner *o = user;
+  sip_t *sip = sip_object(request);
+
+  o->offers++;
+  if (o->glare_491 && pbx_dialog_offer_pending(o->d)) {
+    o->glares++;
+    g_assert_cmpint(pbx_dialog_answer_offer(o->d, rq, 491, NULL, NULL), ==, 0);
+    return;
+  }
+  o->rq = rq; /* answered later by the test */
+  g_free(o->offer_sdp);
+  o->offer_sdp = sip->sip_payload ? g_strndup(sip->sip_payload->pl_data, sip->sip_payload->pl_len)
+                                  : NULL;
+}
+
+static void on_offer_response(void *user, int status, msg_t *response)
+{
+  owner *o = user;
+
+  o->offer_responses++;
+  o->offer_status = status;
+  o->offer_response_missing = !response;
+}
+
+static void on_session_expired(void *user, const char *why)
+{
+  owner *o = user;
+
+  o->expirations++;
+  g_strlcpy(o->why, why, sizeof o->why);
+  if (o->bye_on_expiry)
+    g_assert_cmpint(pbx_dialog_bye(o->d), ==, 0);
+}
+
+static void on_ack_sdp(void *user, msg_t *ack)
+{
+  (void)ack;
+  ((owner *)user)->ack_sdps++;
+}
+
 static const pbx_dialog_callbacks dialog_cb = {
+  .on_offer = on_offer,
+  .on_offer_response = on_offer_response,
+  .on_session_expired = on_session_expired,
+  .on_ack_sdp = on_ack_sdp,
   .on_invite_response = on_invite_response,
   .on_cancel = on_cancel,
   .on_request = on_request,
@@ -325,9 +381,11 @@ static sipp_run *start_uas_sipp(const char *scenario, invite_setup *s)
 {
   g_autofree char *cseq = g_strdup_printf("%u", s->p.cseq);
   g_autofree char *bye_cseq = g_strdup_printf("%u", s->p.cseq + 1);
+  g_autofree char *cseq3 = g_strdup_printf("%u", s->p.cseq + 2);
   g_autofree char *contact_port = g_strdup_printf("%u", link_port);
   g_autofree char *call_id = g_regex_escape_string(s->call_id, -1);
-  const char *vars[] = { "CSEQ", cseq, "BYE_CSEQ", bye_cseq, "CALL_ID", call_id,
+  const char *vars[] = { "CSEQ", cseq, "BYE_CSEQ", bye_cseq, "CSEQ2", bye_cseq, "CSEQ3", cseq3,
+                         "CALL_ID", call_id,
                          "FROM_TAG", "rtcFromTag42", "CONTACT_PORT", contact_port, NULL };
   sipp_run *run = sipp_start(scenario, vars, 0);
 
@@ -598,6 +656,218 @@ static void test_uas_2xx_retransmission(void)
   sipp_free(run);
 }
 
+/* ---- issue 4: session timers, offers in the dialog, 100rel ---- */
+
+static const char hold_answer[] = "v=0\r\no=- 2 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+                                  "t=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=recvonly\r\n";
+static const char hold_offer[] = "v=0\r\no=- 2 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+                                 "t=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=sendonly\r\n";
+
+/* 422 Min-SE: 120 absorbed (the INVITE again with Session-Expires 120),
+ * then 200 with Session-Expires: 4;refresher=uac: rtcsipd refreshes with
+ * UPDATE at 2 s and 4 s */
+static void test_uac_422_and_refresh(void)
+{
+  owner o = { 0 };
+  invite_setup s;
+  sipp_run *run;
+  gint64 answered;
+
+  invite_setup_init(&s, 500);
+  s.p.session_expires = 90;
+  s.p.min_se = 90;
+  run = start_uas_sipp("pbx_dialog_uac_timer.xml", &s);
+  g_assert_cmpint(pbx_dialog_invite(link_, &s.p, &dialog_cb, &o, &o.d), ==, 0);
+  g_assert_true(WAIT_FOR(o.n_statuses >= 1, 5000));
+  g_assert_cmpint(o.statuses[0], ==, 200); /* never the 422 */
+  answered = g_get_monotonic_time();
+  g_assert_cmpint(pbx_dialog_ack(o.d), ==, 0);
+  spin(4700); /* refreshes at 2 s and 4 s */
+  g_assert_cmpint(o.expirations, ==, 0);
+  g_assert_cmpint(pbx_dialog_bye(o.d), ==, 0);
+  g_assert_true(WAIT_FOR(o.bye_status != 0, 5000));
+  sipp_finish(run);
+  g_test_message("two refreshes within %.1f s", (g_get_monotonic_time() - answered) / 1e6);
+  g_assert_cmpint(o.n_statuses, ==, 1);
+  pbx_dialog_free(o.d);
+  sipp_free(run);
+  invite_setup_deinit(&s);
+}
+
+/* Session-Expires: 4;refresher=uas and no refresh from SIPp: expired after
+ * 3 s; the owner sends BYE from inside on_session_expired */
+static void test_uac_session_expires(void)
+{
+  owner o = { .bye_on_expiry = true };
+  invite_setup s;
+  sipp_run *run;
+  gint64 answered;
+  double took;
+
+  invite_setup_init(&s, 600);
+  s.p.session_expires = 90;
+  run = start_uas_sipp("pbx_dialog_uac_timer_expire.xml", &s);
+  g_assert_cmpint(pbx_dialog_invite(link_, &s.p, &dialog_cb, &o, &o.d), ==, 0);
+  g_assert_true(WAIT_FOR(o.n_statuses >= 1, 5000));
+  g_assert_cmpint(o.statuses[0], ==, 200);
+  answered = g_get_monotonic_time();
+  g_assert_cmpint(pbx_dialog_ack(o.d), ==, 0);
+  g_assert_true(WAIT_FOR(o.expirations >= 1, 6000));
+  took = (g_get_monotonic_time() - answered) / 1e6;
+  g_test_message("expired after %.1f s: %s", took, o.why);
+  g_assert_cmpfloat(took, >=, 2.5);
+  g_assert_cmpfloat(took, <=, 4.0 * slowdown);
+  g_assert_cmpstr(o.why, ==, "no refresh from the PBX");
+  g_assert_true(WAIT_FOR(o.bye_status != 0, 5000));
+  sipp_finish(run);
+  g_assert_cmpint(o.expirations, ==, 1);
+  pbx_dialog_free(o.d);
+  sipp_free(run);
+  invite_setup_deinit(&s);
+}
+
+/* hold from the PBX: re-INVITE a=sendonly (new o= version) to the owner,
+ * answered later; then a re-INVITE with the same version answered here */
+static void test_uac_reinvite_from_pbx(void)
+{
+  owner o = { 0 };
+  invite_setup s;
+  sipp_run *run;
+
+  invite_setup_init(&s, 700);
+  run = start_uas_sipp("pbx_dialog_uac_reinvite.xml", &s);
+  g_assert_cmpint(pbx_dialog_invite(link_, &s.p, &dialog_cb, &o, &o.d), ==, 0);
+  g_assert_true(WAIT_FOR(o.n_statuses >= 1, 5000));
+  g_assert_cmpint(pbx_dialog_ack(o.d), ==, 0);
+  g_assert_true(WAIT_FOR(o.offers >= 1, 5000));
+  g_assert_nonnull(o.offer_sdp);
+  g_assert_nonnull(strstr(o.offer_sdp, "a=sendonly"));
+  g_assert_false(pbx_dialog_offer_pending(o.d));
+  spin(100); /* answered later, not from inside on_offer */
+  g_assert_cmpint(pbx_dialog_answer_offer(o.d, o.rq, 200, NULL, NULL), ==, -EINVAL); /* no SDP */
+  g_assert_cmpint(pbx_dialog_answer_offer(o.d, o.rq, 200, NULL, hold_answer), ==, 0);
+  g_assert_cmpint(pbx_dialog_answer_offer(o.d, o.rq, 200, NULL, hold_answer), ==, -EINVAL); /* gone */
+  o.rq = NULL;
+  g_assert_true(WAIT_FOR(o.requests >= 1, 8000)); /* the BYE */
+  g_assert_cmpint(o.last_method, ==, sip_method_bye);
+  sipp_finish(run);
+  g_assert_cmpint(o.offers, ==, 1); /* the refresh was not the owner's */
+  g_assert_cmpint(o.ack_sdps, ==, 0);
+  g_free(o.offer_sdp);
+  pbx_dialog_free(o.d);
+  sipp_free(run);
+  invite_setup_deinit(&s);
+}
+
+/* rtcsipd's offer: 491, again after 2.1-4 s, 200, ACK */
+static void test_uac_offer_491(void)
+{
+  owner o = { 0 };
+  invite_setup s;
+  sipp_run *run;
+  gint64 sent;
+
+  invite_setup_init(&s, 800);
+  run = start_uas_sipp("pbx_dialog_uac_offer491.xml", &s);
+  g_assert_cmpint(pbx_dialog_invite(link_, &s.p, &dialog_cb, &o, &o.d), ==, 0);
+  g_assert_true(WAIT_FOR(o.n_statuses >= 1, 5000));
+  g_assert_cmpint(pbx_dialog_ack(o.d), ==, 0);
+  g_assert_cmpint(pbx_dialog_send_offer(o.d, hold_offer), ==, 0);
+  sent = g_get_monotonic_time();
+  g_assert_true(pbx_dialog_offer_pending(o.d));
+  g_assert_cmpint(pbx_dialog_send_offer(o.d, hold_offer), ==, -EBUSY);
+  g_assert_true(WAIT_FOR(o.offer_responses >= 1, 8000));
+  g_test_message("answered after %.1f s", (g_get_monotonic_time() - sent) / 1e6);
+  g_assert_cmpint(g_get_monotonic_time() - sent, >=, 2000 * 1000);
+  g_assert_cmpint(o.offer_status, ==, 200);
+  g_assert_false(o.offer_response_missing);
+  g_assert_false(pbx_dialog_offer_pending(o.d));
+  g_assert_cmpint(pbx_dialog_bye(o.d), ==, 0);
+  g_assert_true(WAIT_FOR(o.bye_status != 0, 5000));
+  sipp_finish(run);
+  g_assert_cmpint(o.offer_responses, ==, 1);
+  pbx_dialog_free(o.d);
+  sipp_free(run);
+  invite_setup_deinit(&s);
+}
+
+/* 183 with Require: 100rel, RSeq: 1 and SDP (twice): one PRACK, one report;
+ * then an INFO from rtcsipd (pbx_dialog_send_request) */
+static void test_uac_prack(void)
+{
+  owner o = { .ack_in_response = true };
+  invite_setup s;
+  sipp_run *run;
+
+  invite_setup_init(&s, 900);
+  run = start_uas_sipp("pbx_dialog_uac_prack.xml", &s);
+  g_assert_cmpint(pbx_dialog_invite(link_, &s.p, &dialog_cb, &o, &o.d), ==, 0);
+  g_assert_true(WAIT_FOR(o.n_statuses >= 2, 5000));
+  g_assert_cmpint(o.statuses[0], ==, 183);
+  g_assert_cmpint(o.statuses[1], ==, 200);
+  g_assert_cmpint(pbx_dialog_send_request(o.d, "INVITE", NULL, NULL), ==, -EINVAL);
+  g_assert_cmpint(pbx_dialog_send_request(o.d, "INFO", "application/dtmf-relay",
+                                          "Signal=5\r\nDuration=100\r\n"), ==, 0);
+  spin(200);
+  g_assert_cmpint(pbx_dialog_bye(o.d), ==, 0);
+  g_assert_true(WAIT_FOR(o.bye_status != 0, 5000));
+  sipp_finish(run);
+  g_assert_cmpint(o.n_statuses, ==, 2); /* the 183 once */
+  pbx_dialog_free(o.d);
+  sipp_free(run);
+  invite_setup_deinit(&s);
+}
+
+/* UAS: the PBX's INVITE has Session-Expires: 90: the 200 says
+ * 90;refresher=uac and Require: timer; its UPDATE refresh is answered here */
+static void test_uas_session_timer(void)
+{
+  owner o = { 0 };
+  sipp_run *run = start_uac_sipp("pbx_dialog_uas_timer.xml", &o);
+
+  g_assert_cmpint(pbx_dialog_respond(o.d, 200, NULL, offer), ==, 0);
+  g_assert_true(WAIT_FOR(o.acks >= 1, 5000));
+  g_assert_true(WAIT_FOR(o.requests >= 1, 5000)); /* the BYE */
+  g_assert_cmpint(o.last_method, ==, sip_method_bye);
+  sipp_finish(run);
+  g_assert_cmpint(o.offers, ==, 0);
+  g_assert_cmpint(o.expirations, ==, 0);
+  pbx_dialog_free(o.d);
+  sipp_free(run);
+}
+
+/* UAS: a re-INVITE without SDP: rtcsipd's offer in the 200, the answer in
+ * the ACK (on_ack_sdp); then glare: rtcsipd's re-INVITE is pending when
+ * the PBX's comes, answered 491 from inside on_offer */
+static void test_uas_reinvite_glare(void)
+{
+  static const char resume_offer[] = "v=0\r\no=- 2 4 IN IP4 127.0.0.1\r\ns=-\r\n"
+                                     "c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\n"
+                                     "a=sendrecv\r\n";
+  owner o = { .glare_491 = true };
+  sipp_run *run = start_uac_sipp("pbx_dialog_uas_reinvite.xml", &o);
+
+  g_assert_cmpint(pbx_dialog_respond(o.d, 200, NULL, offer), ==, 0);
+  g_assert_true(WAIT_FOR(o.acks >= 1, 5000));
+  g_assert_true(WAIT_FOR(o.offers >= 1, 5000));
+  g_assert_null(o.offer_sdp); /* a re-INVITE without SDP */
+  g_assert_cmpint(pbx_dialog_answer_offer(o.d, o.rq, 200, NULL, resume_offer), ==, 0);
+  o.rq = NULL;
+  g_assert_true(WAIT_FOR(o.ack_sdps >= 1, 5000));
+  g_assert_cmpint(pbx_dialog_send_offer(o.d, hold_offer), ==, 0);
+  g_assert_true(WAIT_FOR(o.offer_responses >= 1, 5000));
+  g_assert_cmpint(o.offer_status, ==, 200);
+  g_assert_cmpint(o.glares, ==, 1);
+  g_assert_true(WAIT_FOR(o.requests >= 1, 5000)); /* the BYE */
+  g_assert_cmpint(o.last_method, ==, sip_method_bye);
+  sipp_finish(run);
+  g_assert_cmpint(o.offers, ==, 2);
+  g_assert_cmpint(o.ack_sdps, ==, 1);
+  g_free(o.offer_sdp);
+  pbx_dialog_free(o.d);
+  sipp_free(run);
+}
+
 /* ---- setup ---- */
 
 static int run_under_valgrind(int argc, char **argv)
@@ -694,6 +964,13 @@ int main(int argc, char **argv)
   g_test_add_func("/pbx_dialog/uas/cancel-nta-487", test_uas_cancel_nta_487);
   g_test_add_func("/pbx_dialog/uas/bye-from-rtcsipd", test_uas_bye_from_rtcsipd);
   g_test_add_func("/pbx_dialog/uas/2xx-retransmission", test_uas_2xx_retransmission);
+  g_test_add_func("/pbx_dialog/uac/422-and-refresh", test_uac_422_and_refresh);
+  g_test_add_func("/pbx_dialog/uac/session-expires", test_uac_session_expires);
+  g_test_add_func("/pbx_dialog/uac/reinvite-from-pbx", test_uac_reinvite_from_pbx);
+  g_test_add_func("/pbx_dialog/uac/offer-491", test_uac_offer_491);
+  g_test_add_func("/pbx_dialog/uac/prack", test_uac_prack);
+  g_test_add_func("/pbx_dialog/uas/session-timer", test_uas_session_timer);
+  g_test_add_func("/pbx_dialog/uas/reinvite-glare", test_uas_reinvite_glare);
   r = g_test_run();
 
   pbx_link_free(link_);

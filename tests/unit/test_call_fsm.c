@@ -44,8 +44,17 @@ static void test_table_shape(void)
       g_assert_cmpuint(t[i].status, >=, 400);
     if ((t[i].actions & A(REJECT_PBX)) && t[i].event != CALL_EV_BROWSER_REJECT)
       g_assert_cmpuint(t[i].status, >=, 400);
-    if (!(t[i].actions & (A(REJECT_BROWSER) | A(REJECT_PBX))))
+    if ((t[i].actions & A(REJECT_REOFFER_BROWSER)) && t[i].event != CALL_EV_PBX_REOFFER_REJECT)
+      g_assert_cmpuint(t[i].status, >=, 400);
+    if ((t[i].actions & A(REJECT_REOFFER_PBX)) && t[i].event != CALL_EV_BROWSER_REOFFER_REJECT)
+      g_assert_cmpuint(t[i].status, >=, 400);
+    if (!(t[i].actions & (A(REJECT_BROWSER) | A(REJECT_PBX) | A(REJECT_REOFFER_BROWSER) |
+                          A(REJECT_REOFFER_PBX))))
       g_assert_cmpuint(t[i].status, ==, 0);
+    /* an offer in the call never comes with the end */
+    if (t[i].actions & (A(UPDATE_MEDIA) | A(REOFFER_PBX) | A(REOFFER_BROWSER) |
+                        A(ANSWER_REOFFER_BROWSER) | A(ANSWER_REOFFER_PBX)))
+      g_assert_false(t[i].actions & A(RELEASE));
   }
 }
 
@@ -168,6 +177,29 @@ static const scenario scenarios[] = {
     { CALL_EV_PBX_INVITE, CALL_TO_BROWSER_TRYING, A(INVITE_BROWSER), 0 },
     { CALL_EV_WS_CLOSED, CALL_ENDED, A(REJECT_PBX) | A(RELEASE), 480 },
     END } },
+  { "hold from the browser: its sendonly offer goes to the PBX, the answer comes back", {
+    { CALL_EV_BROWSER_INVITE, CALL_TO_PBX_TRYING, A(INVITE_PBX), 0 },
+    { CALL_EV_PBX_ANSWER, CALL_CONFIRMED, A(ACK_PBX) | A(ANSWER_BROWSER) | A(START_MEDIA), 0 },
+    { CALL_EV_BROWSER_REOFFER, CALL_REOFFER_TO_PBX, A(REOFFER_PBX), 0 },
+    { CALL_EV_PBX_REOFFER_ANSWER, CALL_CONFIRMED, A(UPDATE_MEDIA) | A(ANSWER_REOFFER_BROWSER), 0 },
+    { CALL_EV_BROWSER_REOFFER, CALL_REOFFER_TO_PBX, A(REOFFER_PBX), 0 },
+    { CALL_EV_PBX_REOFFER_REJECT, CALL_CONFIRMED, A(REJECT_REOFFER_BROWSER), 0 },
+    END } },
+  { "hold from the PBX, and glare with the browser's own offer", {
+    { CALL_EV_PBX_INVITE, CALL_TO_BROWSER_TRYING, A(INVITE_BROWSER), 0 },
+    { CALL_EV_BROWSER_ANSWER, CALL_CONFIRMED, A(ACK_BROWSER) | A(ANSWER_PBX) | A(START_MEDIA), 0 },
+    { CALL_EV_PBX_REOFFER, CALL_REOFFER_TO_BROWSER, A(REOFFER_BROWSER), 0 },
+    { CALL_EV_BROWSER_REOFFER, CALL_REOFFER_TO_BROWSER, A(REJECT_REOFFER_BROWSER), 491 },
+    { CALL_EV_BROWSER_REOFFER_ANSWER, CALL_CONFIRMED, A(UPDATE_MEDIA) | A(ANSWER_REOFFER_PBX), 0 },
+    END } },
+  { "refreshes and ICE restart are answered here; a failed session timer ends the call", {
+    { CALL_EV_BROWSER_INVITE, CALL_TO_PBX_TRYING, A(INVITE_PBX), 0 },
+    { CALL_EV_PBX_ANSWER, CALL_CONFIRMED, A(ACK_PBX) | A(ANSWER_BROWSER) | A(START_MEDIA), 0 },
+    { CALL_EV_BROWSER_REFRESH, CALL_CONFIRMED, A(UPDATE_MEDIA) | A(ANSWER_REOFFER_BROWSER), 0 },
+    { CALL_EV_PBX_REFRESH, CALL_CONFIRMED, A(UPDATE_MEDIA) | A(ANSWER_REOFFER_PBX), 0 },
+    { CALL_EV_SESSION_EXPIRED, CALL_ENDING, A(BYE_PBX) | A(BYE_BROWSER), 0 },
+    { CALL_EV_BYES_DONE, CALL_ENDED, A(RELEASE), 0 },
+    END } },
   { "the daemon stops mid-call", {
     { CALL_EV_BROWSER_INVITE, CALL_TO_PBX_TRYING, A(INVITE_PBX), 0 },
     { CALL_EV_PBX_ANSWER, CALL_CONFIRMED, A(ACK_PBX) | A(ANSWER_BROWSER) | A(START_MEDIA), 0 },
@@ -207,7 +239,16 @@ enum {
   OPEN_PBX_INVITE_IN = 1 << 3,
   OPEN_PBX_INVITE_OUT = 1 << 4,
   OPEN_PBX_DIALOG = 1 << 5,
-  OPEN_ALL = (1 << 6) - 1,
+  /* offers in the call (re-INVITE, UPDATE) waiting for an answer */
+  OPEN_BROWSER_OFFER_IN = 1 << 6,
+  OPEN_BROWSER_OFFER_OUT = 1 << 7,
+  OPEN_PBX_OFFER_IN = 1 << 8,
+  OPEN_PBX_OFFER_OUT = 1 << 9,
+  OPEN_ALL = (1 << 10) - 1,
+  OPEN_BROWSER_ALL = OPEN_BROWSER_INVITE_IN | OPEN_BROWSER_INVITE_OUT | OPEN_BROWSER_DIALOG |
+                     OPEN_BROWSER_OFFER_IN | OPEN_BROWSER_OFFER_OUT,
+  OPEN_PBX_USAGES = OPEN_PBX_DIALOG | OPEN_PBX_OFFER_IN | OPEN_PBX_OFFER_OUT,
+  OPEN_BROWSER_USAGES = OPEN_BROWSER_DIALOG | OPEN_BROWSER_OFFER_IN | OPEN_BROWSER_OFFER_OUT,
 };
 
 typedef struct {
@@ -231,10 +272,18 @@ static unsigned after_event(call_state state, unsigned open, call_event e)
     /* rtcsipd's own timer: the first one leads to a CANCEL (the INVITE stays
      * open until the browser answers it); the one after the CANCEL gives up */
     return state == CALL_TO_BROWSER_CANCELLING ? open & ~OPEN_BROWSER_INVITE_OUT : open;
-  case CALL_EV_PBX_BYE: return open & ~OPEN_PBX_DIALOG;
-  case CALL_EV_BROWSER_BYE: return open & ~OPEN_BROWSER_DIALOG;
-  case CALL_EV_WS_CLOSED:
-    return open & ~(OPEN_BROWSER_INVITE_IN | OPEN_BROWSER_INVITE_OUT | OPEN_BROWSER_DIALOG);
+  /* a BYE ends the dialog and every offer pending in it */
+  case CALL_EV_PBX_BYE: return open & ~OPEN_PBX_USAGES;
+  case CALL_EV_BROWSER_BYE: return open & ~OPEN_BROWSER_USAGES;
+  case CALL_EV_WS_CLOSED: return open & ~OPEN_BROWSER_ALL;
+  case CALL_EV_BROWSER_REOFFER:
+  case CALL_EV_BROWSER_REFRESH: return open | OPEN_BROWSER_OFFER_IN;
+  case CALL_EV_PBX_REOFFER:
+  case CALL_EV_PBX_REFRESH: return open | OPEN_PBX_OFFER_IN;
+  case CALL_EV_PBX_REOFFER_ANSWER:
+  case CALL_EV_PBX_REOFFER_REJECT: return open & ~OPEN_PBX_OFFER_OUT;
+  case CALL_EV_BROWSER_REOFFER_ANSWER:
+  case CALL_EV_BROWSER_REOFFER_REJECT: return open & ~OPEN_BROWSER_OFFER_OUT;
   default: return open;
   }
 }
@@ -248,8 +297,12 @@ static unsigned after_actions(unsigned open, uint32_t a)
   if (a & A(REJECT_BROWSER)) open &= ~OPEN_BROWSER_INVITE_IN;
   if (a & A(ANSWER_PBX)) open = (open & ~OPEN_PBX_INVITE_IN) | OPEN_PBX_DIALOG;
   if (a & A(REJECT_PBX)) open &= ~OPEN_PBX_INVITE_IN;
-  if (a & A(BYE_PBX)) open &= ~OPEN_PBX_DIALOG;
-  if (a & A(BYE_BROWSER)) open &= ~OPEN_BROWSER_DIALOG;
+  if (a & A(BYE_PBX)) open &= ~OPEN_PBX_USAGES;
+  if (a & A(BYE_BROWSER)) open &= ~OPEN_BROWSER_USAGES;
+  if (a & A(REOFFER_PBX)) open |= OPEN_PBX_OFFER_OUT;
+  if (a & A(REOFFER_BROWSER)) open |= OPEN_BROWSER_OFFER_OUT;
+  if (a & (A(ANSWER_REOFFER_BROWSER) | A(REJECT_REOFFER_BROWSER))) open &= ~OPEN_BROWSER_OFFER_IN;
+  if (a & (A(ANSWER_REOFFER_PBX) | A(REJECT_REOFFER_PBX))) open &= ~OPEN_PBX_OFFER_IN;
   /* a CANCEL leaves the INVITE open until its final answer comes (an event) */
   return open;
 }
@@ -291,6 +344,18 @@ static bool event_possible(const model *m, call_event e)
   case CALL_EV_PBX_BYE: return m->open & OPEN_PBX_DIALOG;
   case CALL_EV_BROWSER_BYE: return m->open & OPEN_BROWSER_DIALOG;
   case CALL_EV_BYES_DONE: return m->state == CALL_ENDING;
+  /* a peer has one offer of its own pending at a time */
+  case CALL_EV_BROWSER_REOFFER:
+  case CALL_EV_BROWSER_REFRESH:
+    return (m->open & OPEN_BROWSER_DIALOG) && !(m->open & OPEN_BROWSER_OFFER_IN);
+  case CALL_EV_PBX_REOFFER:
+  case CALL_EV_PBX_REFRESH:
+    return (m->open & OPEN_PBX_DIALOG) && !(m->open & OPEN_PBX_OFFER_IN);
+  case CALL_EV_PBX_REOFFER_ANSWER:
+  case CALL_EV_PBX_REOFFER_REJECT: return m->open & OPEN_PBX_OFFER_OUT;
+  case CALL_EV_BROWSER_REOFFER_ANSWER:
+  case CALL_EV_BROWSER_REOFFER_REJECT: return m->open & OPEN_BROWSER_OFFER_OUT;
+  case CALL_EV_SESSION_EXPIRED: return m->open & OPEN_PBX_DIALOG;
   default: return m->state != CALL_ENDED;
   }
 }
@@ -310,7 +375,7 @@ static bool seen_before(GArray *seen, const model *m)
 static bool is_timer_event(call_event e)
 {
   return e == CALL_EV_PBX_TIMEOUT || e == CALL_EV_BROWSER_TIMEOUT ||
-         e == CALL_EV_MEDIA_TIMEOUT || e == CALL_EV_BYES_DONE;
+         e == CALL_EV_MEDIA_TIMEOUT || e == CALL_EV_BYES_DONE || e == CALL_EV_SESSION_EXPIRED;
 }
 
 /* Can M reach ENDED by the events the other sides and timers will produce
@@ -371,10 +436,11 @@ static void test_nothing_half_open(void)
       model n = apply(m, enders[i], &ignored);
       /* while a call is being set up or is up, each of them acts at once
        * (media silence only counts once media runs) */
+      bool in_call = m.state == CALL_CONFIRMED || m.state == CALL_REOFFER_TO_PBX ||
+                     m.state == CALL_REOFFER_TO_BROWSER;
       bool live = m.state == CALL_TO_PBX_TRYING || m.state == CALL_TO_PBX_EARLY ||
-                  m.state == CALL_TO_BROWSER_TRYING || m.state == CALL_TO_BROWSER_EARLY ||
-                  m.state == CALL_CONFIRMED;
-      bool media_runs = m.state == CALL_TO_PBX_EARLY || m.state == CALL_CONFIRMED;
+                  m.state == CALL_TO_BROWSER_TRYING || m.state == CALL_TO_BROWSER_EARLY || in_call;
+      bool media_runs = m.state == CALL_TO_PBX_EARLY || in_call;
       if (live && ignored && (enders[i] != CALL_EV_MEDIA_TIMEOUT || media_runs))
         g_error("%s ignores %s", call_state_name(m.state), call_event_name(enders[i]));
       if (!reaches_end(n, 6, false))

@@ -1,0 +1,587 @@
+/* The middle of a call: new offers from either side (re-INVITE, UPDATE:
+ * hold and resume, session refreshes, ICE restart) and DTMF.
+ *
+ * An offer that changes what the other side gets (a direction: hold,
+ * resume) crosses to it (BROWSER_REOFFER, PBX_REOFFER) and is answered when
+ * the other side answers; one that changes nothing there (a refresh, an ICE
+ * restart, a new PBX media address) is answered here (BROWSER_REFRESH,
+ * PBX_REFRESH).  Which row runs is the table's (call_fsm.c); this file
+ * classifies what came in and carries the mid-call actions out.  Each side
+ * has one offer pending at a time; UPDATE_MEDIA makes the pending offer and
+ * the answer to it the current SDPs and applies them to the media: which
+ * way media may go (a side that does not receive gets nothing), the PBX's
+ * address, the payload types, the browser's new ICE credentials.
+ *
+ * DTMF: SIP INFO (application/dtmf-relay, application/dtmf) and RFC 4733
+ * events are turned into each other as [media] dtmf_to_pbx and
+ * dtmf_to_browser say.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <glib.h>
+#include <sofia-sip/sip_header.h>
+
+#include "config/log.h"
+#include "gateway/call_internal.h"
+
+/* ---- directions ---- */
+
+static bool sends(sdp_dir d) { return d & SDP_DIR_SENDONLY; }
+static bool receives(sdp_dir d) { return d & SDP_DIR_RECVONLY; }
+
+/* Media goes to a side only when the other sends and it receives, each as
+ * its own current SDP says (c=0.0.0.0 counts as not receiving). */
+static void apply_directions(call *c)
+{
+  bool to_pbx, to_browser;
+
+  if (!c->bridge || !c->browser_sdp || !c->pbx_sdp)
+    return;
+  to_pbx = sends(c->browser_sdp->dir) && receives(c->pbx_sdp->dir);
+  to_browser = sends(c->pbx_sdp->dir) && receives(c->browser_sdp->dir);
+  media_bridge_set_sending(c->bridge, true, to_pbx);
+  media_bridge_set_sending(c->bridge, false, to_browser);
+  log_id(c->name, LOG_INFO, "media: browser %s, PBX %s: to the PBX %s, to the browser %s",
+         sdp_dir_name(c->browser_sdp->dir), sdp_dir_name(c->pbx_sdp->dir),
+         to_pbx ? "flows" : "held", to_browser ? "flows" : "held");
+}
+
+/* ---- DTMF ---- */
+
+/* The telephone-event of an SDP's codecs that goes with its first audio
+ * codec's clock rate (else the first one): its payload type and rate. */
+static int telephone_event(const sdp_codec *codecs, unsigned n, unsigned *rate)
+{
+  int pt = -1;
+  unsigned audio_rate = 0;
+
+  for (unsigned i = 0; i < n; i++) {
+    bool te = g_ascii_strcasecmp(codecs[i].name, "telephone-event") == 0;
+    if (!te && !audio_rate)
+      audio_rate = codecs[i].rate;
+    if (te && (pt < 0 || codecs[i].rate == audio_rate)) {
+      pt = codecs[i].pt;
+      *rate = codecs[i].rate;
+    }
+  }
+  return pt;
+}
+
+static void apply_dtmf(call *c)
+{
+  media_bridge_dtmf_settings s = { .browser_pt = -1, .pbx_pt = -1 };
+
+  if (!c->bridge || !c->browser_sdp || !c->pbx_sdp)
+    return;
+  s.browser_pt = telephone_event(c->browser_sdp->codecs, c->browser_sdp->n_codecs, &s.browser_rate);
+  s.pbx_pt = telephone_event(c->pbx_sdp->codecs, c->pbx_sdp->n_codecs, &s.pbx_rate);
+  media_bridge_set_dtmf(c->bridge, &s);
+  /* events become INFO on the way to a side that wants INFO */
+  media_bridge_forward_dtmf(c->bridge, true, c->dtmf_to_pbx == DTMF_RFC4733);
+  media_bridge_forward_dtmf(c->bridge, false, c->dtmf_to_browser == DTMF_RFC4733);
+}
+
+void call_midcall_media_started(call *c)
+{
+  apply_dtmf(c);
+  apply_directions(c);
+}
+
+/* "Signal=5\r\nDuration=160" (application/dtmf-relay) or "5"
+ * (application/dtmf): the digit and its duration in ms (0: not given). */
+static bool dtmf_of_info(msg_t *msg, char *digit, unsigned *duration)
+{
+  sip_t *sip = sip_object(msg);
+  g_autofree char *body = NULL;
+  const char *type;
+
+  if (!sip->sip_payload || !sip->sip_content_type || !sip->sip_content_type->c_type)
+    return false;
+  type = sip->sip_content_type->c_type;
+  body = g_strndup(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+  *digit = 0;
+  *duration = 0;
+  if (g_ascii_strcasecmp(type, "application/dtmf") == 0) {
+    g_strstrip(body);
+    *digit = body[0];
+  } else if (g_ascii_strcasecmp(type, "application/dtmf-relay") == 0) {
+    g_auto(GStrv) lines = g_strsplit_set(body, "\r\n", -1);
+    for (char **l = lines; *l; l++) {
+      g_auto(GStrv) kv = g_strsplit(*l, "=", 2);
+      if (!kv[0] || !kv[1])
+        continue;
+      g_strstrip(kv[0]);
+      g_strstrip(kv[1]);
+      if (g_ascii_strcasecmp(kv[0], "Signal") == 0)
+        *digit = kv[1][0];
+      else if (g_ascii_strcasecmp(kv[0], "Duration") == 0)
+        *duration = (unsigned)g_ascii_strtoull(kv[1], NULL, 10);
+    }
+  } else {
+    return false;
+  }
+  *digit = g_ascii_toupper(*digit);
+  return (*digit >= '0' && *digit <= '9') || *digit == '*' || *digit == '#' ||
+         (*digit >= 'A' && *digit <= 'D');
+}
+
+static char *dtmf_relay_body(char digit, unsigned duration)
+{
+  return g_strdup_printf("Signal=%c\r\nDuration=%u\r\n", digit, duration ? duration : 100);
+}
+
+/* A digit for the PBX, as it wants it. */
+static int dtmf_to_pbx(call *c, char digit, unsigned duration)
+{
+  if (c->dtmf_to_pbx == DTMF_RFC4733)
+    return c->bridge ? media_bridge_send_dtmf(c->bridge, true, digit, duration) : -ENOTCONN;
+  g_autofree char *body = dtmf_relay_body(digit, duration);
+  return pbx_dialog_send_request(c->pd, "INFO", "application/dtmf-relay", body);
+}
+
+/* A digit for the browser, as it wants it. */
+static int dtmf_to_browser(call *c, char digit, unsigned duration)
+{
+  uint32_t cseq;
+
+  if (c->dtmf_to_browser == DTMF_RFC4733)
+    return c->bridge ? media_bridge_send_dtmf(c->bridge, false, digit, duration) : -ENOTCONN;
+  g_autofree char *body = dtmf_relay_body(digit, duration);
+  return browser_dialog_send_request(c->bd, "INFO", "application/dtmf-relay", body, NULL, &cseq);
+}
+
+void call_midcall_on_dtmf(void *user, bool from_browser, char digit, unsigned duration_ms)
+{
+  call *c = user;
+  int r;
+
+  /* only events the bridge did not forward come here to be converted */
+  if (from_browser && c->dtmf_to_pbx == DTMF_INFO)
+    r = dtmf_to_pbx(c, digit, duration_ms);
+  else if (!from_browser && c->dtmf_to_browser == DTMF_INFO)
+    r = dtmf_to_browser(c, digit, duration_ms);
+  else
+    return;
+  log_id(c->name, LOG_INFO, "DTMF %c from the %s as RFC 4733 -> INFO%s", digit,
+         from_browser ? "browser" : "PBX", r < 0 ? " (not sent)" : "");
+}
+
+int call_midcall_pbx_info(call *c, msg_t *request)
+{
+  char digit;
+  unsigned duration;
+  int r;
+
+  if (!dtmf_of_info(request, &digit, &duration))
+    return 200; /* an INFO of another kind: nothing to pass on */
+  r = dtmf_to_browser(c, digit, duration);
+  log_id(c->name, LOG_INFO, "DTMF %c from the PBX (INFO) -> %s%s", digit,
+         dtmf_mode_name(c->dtmf_to_browser), r < 0 ? " (not sent)" : "");
+  return 200;
+}
+
+static void browser_info(call *c, msg_t *request)
+{
+  char digit;
+  unsigned duration;
+  int r;
+
+  if (!dtmf_of_info(request, &digit, &duration)) {
+    browser_dialog_reply(c->bd, request, 200, "OK");
+    return;
+  }
+  r = dtmf_to_pbx(c, digit, duration);
+  log_id(c->name, LOG_INFO, "DTMF %c from the browser (INFO) -> %s%s", digit,
+         dtmf_mode_name(c->dtmf_to_pbx), r < 0 ? " (not sent)" : "");
+  if (r < 0)
+    browser_dialog_reply(c->bd, request, 488, "Not Acceptable Here");
+  else
+    browser_dialog_reply(c->bd, request, 200, "OK");
+}
+
+/* ---- the SDPs each side gets ---- */
+
+/* rtcsipd's WebRTC answer to the browser's current offer. */
+static int browser_answer(call *c, char **out, const char **why)
+{
+  g_auto(GStrv) cands = ice_agent_local_candidates(browser_leg_ice(c->leg));
+  sdp_webrtc_local local;
+  char address[64];
+
+  c->webrtc_version++;
+  if (call_webrtc_local(c, cands, address, sizeof address, &local) < 0) {
+    *why = "no local ICE candidate";
+    return -EADDRNOTAVAIL;
+  }
+  return sdp_webrtc_answer_from_plain(c->browser_sdp, c->pbx_sdp, &local, out, why);
+}
+
+/* ---- actions ---- */
+
+static void drop_browser_offer(call *c)
+{
+  g_clear_pointer(&c->browser_offer_rq, msg_destroy);
+  g_clear_pointer(&c->browser_offer_sdp, sdp_webrtc_free);
+  c->ice_restart = false;
+}
+
+static void drop_pbx_offer(call *c)
+{
+  c->pbx_offer_rq = NULL;
+  g_clear_pointer(&c->pbx_offer_sdp, sdp_plain_free);
+}
+
+/* The pending offer and its answer become the current SDPs; the media
+ * follows them. */
+static void act_update_media(call *c)
+{
+  if (c->pbx_answer_sdp && c->browser_offer_sdp) { /* the browser's offer, answered by the PBX */
+    sdp_webrtc_free(c->browser_sdp);
+    c->browser_sdp = g_steal_pointer(&c->browser_offer_sdp);
+    sdp_plain_free(c->pbx_sdp);
+    c->pbx_sdp = g_steal_pointer(&c->pbx_answer_sdp);
+  } else if (c->browser_answer_sdp && c->pbx_offer_sdp) { /* the PBX's, answered by the browser */
+    sdp_plain_free(c->pbx_sdp);
+    c->pbx_sdp = g_steal_pointer(&c->pbx_offer_sdp);
+    sdp_webrtc_free(c->browser_sdp);
+    c->browser_sdp = g_steal_pointer(&c->browser_answer_sdp);
+  } else if (c->browser_offer_sdp) { /* answered here */
+    sdp_webrtc_free(c->browser_sdp);
+    c->browser_sdp = g_steal_pointer(&c->browser_offer_sdp);
+  } else if (c->pbx_offer_sdp) {
+    sdp_plain_free(c->pbx_sdp);
+    c->pbx_sdp = g_steal_pointer(&c->pbx_offer_sdp);
+  }
+  if (c->ice_restart) {
+    /* new credentials both ways; DTLS and SRTP go on over the new pair */
+    c->ice_restart = false;
+    c->remote_ice_set = false;
+    if (ice_agent_restart(browser_leg_ice(c->leg)) < 0 || call_set_remote_ice(c) < 0)
+      log_id(c->name, LOG_WARNING, "ICE restart failed");
+    else
+      log_id(c->name, LOG_INFO, "ICE restart: new credentials both ways");
+  }
+  if (c->pbx_sdp && c->pbx_sdp->port && !c->pbx_sdp->hold_address)
+    rtp_socket_set_remote(c->rtp, c->pbx_sdp->address, c->pbx_sdp->port, c->pbx_sdp->rtcp_port);
+  call_apply_pt_map(c);
+  apply_dtmf(c);
+  apply_directions(c);
+}
+
+static void act_reoffer_pbx(call *c)
+{
+  g_autofree char *offer = NULL;
+  sdp_plain_local local;
+  const char *why = "?";
+  int r;
+
+  c->plain_version++;
+  local = call_plain_local(c);
+  r = sdp_plain_offer_from_webrtc(c->browser_offer_sdp, &local, &offer, &why);
+  if (r < 0) {
+    log_id(c->name, LOG_NOTICE, "the browser's new offer cannot go to the PBX: %s", why);
+    call_dispatch(c, CALL_EV_PBX_REOFFER_REJECT, 488, "Not Acceptable Here");
+    return;
+  }
+  r = pbx_dialog_send_offer(c->pd, offer);
+  if (r < 0) {
+    call_dispatch(c, CALL_EV_PBX_REOFFER_REJECT, r == -EBUSY ? 491 : 500,
+                  r == -EBUSY ? "Request Pending" : "Server Internal Error");
+    return;
+  }
+  log_id(c->name, LOG_INFO, "the browser's new offer (%s) sent to the PBX",
+         sdp_dir_name(c->browser_offer_sdp->dir));
+}
+
+static void act_reoffer_browser(call *c)
+{
+  g_auto(GStrv) cands = ice_agent_local_candidates(browser_leg_ice(c->leg));
+  g_autofree char *offer = NULL;
+  sdp_webrtc_local local;
+  char address[64];
+  const char *why = "?";
+  uint32_t cseq;
+  int r;
+
+  c->webrtc_version++;
+  if (call_webrtc_local(c, cands, address, sizeof address, &local) < 0 ||
+      sdp_webrtc_offer_from_plain(c->pbx_offer_sdp, &local, NULL, &offer, &why) < 0) {
+    log_id(c->name, LOG_NOTICE, "the PBX's new offer cannot go to the browser: %s", why);
+    call_dispatch(c, CALL_EV_BROWSER_REOFFER_REJECT, 488, "Not Acceptable Here");
+    return;
+  }
+  r = browser_dialog_send_request(c->bd, "INVITE", "application/sdp", offer, NULL, &cseq);
+  if (r < 0) {
+    call_dispatch(c, CALL_EV_BROWSER_REOFFER_REJECT, r == -EBUSY ? 491 : 500,
+                  r == -EBUSY ? "Request Pending" : "Server Internal Error");
+    return;
+  }
+  log_id(c->name, LOG_INFO, "the PBX's new offer (%s) sent to the browser",
+         sdp_dir_name(c->pbx_offer_sdp->dir));
+}
+
+static void act_answer_reoffer_browser(call *c)
+{
+  g_autofree char *answer = NULL;
+  const char *why = "?";
+
+  if (!c->browser_offer_rq)
+    return;
+  if (browser_answer(c, &answer, &why) < 0) {
+    log_id(c->name, LOG_WARNING, "cannot answer the browser's new offer: %s", why);
+    browser_dialog_reply_full(c->bd, c->browser_offer_rq, 488, "Not Acceptable Here", NULL, NULL);
+  } else {
+    browser_dialog_reply_full(c->bd, c->browser_offer_rq, 200, "OK", answer, NULL);
+  }
+  drop_browser_offer(c);
+}
+
+static void act_answer_reoffer_pbx(call *c)
+{
+  g_autofree char *answer = NULL;
+  sdp_plain_local local;
+  const char *why = "?";
+
+  if (!c->pbx_offer_rq)
+    return;
+  c->plain_version++;
+  local = call_plain_local(c);
+  if (sdp_plain_answer_from_webrtc(c->pbx_sdp, c->browser_sdp, &local, &answer, &why) < 0) {
+    log_id(c->name, LOG_WARNING, "cannot answer the PBX's new offer: %s", why);
+    pbx_dialog_answer_offer(c->pd, c->pbx_offer_rq, 488, "Not Acceptable Here", NULL);
+  } else {
+    pbx_dialog_answer_offer(c->pd, c->pbx_offer_rq, 200, "OK", answer);
+  }
+  drop_pbx_offer(c);
+}
+
+static void act_reject_reoffer_browser(call *c, uint16_t status)
+{
+  if (c->browser_offer_rq)
+    browser_dialog_reply_full(c->bd, c->browser_offer_rq, status ? status : c->ev_status,
+                              status ? call_phrase_for(status) : c->ev_phrase, NULL, NULL);
+  drop_browser_offer(c);
+  g_clear_pointer(&c->pbx_answer_sdp, sdp_plain_free);
+}
+
+static void act_reject_reoffer_pbx(call *c, uint16_t status)
+{
+  if (c->pbx_offer_rq)
+    pbx_dialog_answer_offer(c->pd, c->pbx_offer_rq, status ? status : c->ev_status,
+                            status ? call_phrase_for(status) : c->ev_phrase, NULL);
+  drop_pbx_offer(c);
+  g_clear_pointer(&c->browser_answer_sdp, sdp_webrtc_free);
+}
+
+void call_midcall_actions(call *c, uint32_t a, uint16_t status)
+{
+  if (a & CALL_ACT_UPDATE_MEDIA)
+    act_update_media(c);
+  if (a & CALL_ACT_REOFFER_PBX)
+    act_reoffer_pbx(c);
+  if (a & CALL_ACT_REOFFER_BROWSER)
+    act_reoffer_browser(c);
+  if (a & CALL_ACT_ANSWER_REOFFER_BROWSER)
+    act_answer_reoffer_browser(c);
+  if (a & CALL_ACT_ANSWER_REOFFER_PBX)
+    act_answer_reoffer_pbx(c);
+  if (a & CALL_ACT_REJECT_REOFFER_BROWSER)
+    act_reject_reoffer_browser(c, status);
+  if (a & CALL_ACT_REJECT_REOFFER_PBX)
+    act_reject_reoffer_pbx(c, status);
+}
+
+/* ---- what comes in ---- */
+
+static bool in_call(const call *c)
+{
+  return c->state == CALL_CONFIRMED || c->state == CALL_REOFFER_TO_PBX ||
+         c->state == CALL_REOFFER_TO_BROWSER;
+}
+
+/* A re-INVITE or UPDATE from the browser. */
+static void browser_offer(call *c, msg_t *request)
+{
+  sip_t *sip = sip_object(request);
+  bool is_invite = sip->sip_request->rq_method == sip_method_invite;
+  sdp_webrtc *w = NULL;
+  const char *text, *why = "?";
+  size_t len;
+
+  if (!in_call(c) || !c->browser_sdp) {
+    browser_dialog_reply_full(c->bd, request, is_invite ? 491 : 488,
+                              is_invite ? "Request Pending" : "Not Acceptable Here", NULL, NULL);
+    msg_destroy(request);
+    return;
+  }
+  if (c->browser_offer_rq) { /* one at a time */
+    browser_dialog_reply_full(c->bd, request, 491, "Request Pending", NULL, NULL);
+    msg_destroy(request);
+    return;
+  }
+  if (!call_has_sdp(request, &text, &len)) {
+    /* a refresh without SDP: UPDATE gets 200; a re-INVITE gets rtcsipd's
+     * current SDP as an offer, and the browser's answer in the ACK changes
+     * nothing here */
+    g_autofree char *sdp = NULL;
+    if (is_invite && browser_answer(c, &sdp, &why) < 0)
+      browser_dialog_reply_full(c->bd, request, 500, "Server Internal Error", NULL, NULL);
+    else
+      browser_dialog_reply_full(c->bd, request, 200, "OK", sdp, NULL);
+    msg_destroy(request);
+    return;
+  }
+  if (sdp_webrtc_parse(text, len, &w, &why) < 0) {
+    log_id(c->name, LOG_NOTICE, "the browser's new offer is not usable: %s", why);
+    browser_dialog_reply_full(c->bd, request, 488, "Not Acceptable Here", NULL, NULL);
+    msg_destroy(request);
+    return;
+  }
+  c->browser_offer_rq = request;
+  c->browser_offer_sdp = w;
+  c->ice_restart = strcmp(w->ice_ufrag, c->browser_sdp->ice_ufrag) != 0 ||
+                   strcmp(w->ice_pwd, c->browser_sdp->ice_pwd) != 0;
+  /* what the PBX gets changes with the direction; ICE is the browser's side only */
+  call_dispatch(c, w->dir != c->browser_sdp->dir ? CALL_EV_BROWSER_REOFFER
+                                                 : CALL_EV_BROWSER_REFRESH, 0, NULL);
+  if (c->browser_offer_rq == request && c->state != CALL_REOFFER_TO_PBX) {
+    /* the table took no action on it */
+    browser_dialog_reply_full(c->bd, request, 491, "Request Pending", NULL, NULL);
+    drop_browser_offer(c);
+  }
+}
+
+bool call_midcall_browser_request(call *c, msg_t *request)
+{
+  sip_t *sip = sip_object(request);
+
+  switch (sip->sip_request->rq_method) {
+  case sip_method_info:
+    browser_info(c, request);
+    msg_destroy(request);
+    return true;
+  case sip_method_invite:
+  case sip_method_update:
+    browser_offer(c, request);
+    return true;
+  default:
+    return false;
+  }
+}
+
+void call_midcall_browser_response(call *c, int status, msg_t *response)
+{
+  const char *text, *why = "no SDP";
+  size_t len;
+  sdp_webrtc *w = NULL;
+
+  if (status >= 200 && status < 300) {
+    if (!call_has_sdp(response, &text, &len) || sdp_webrtc_parse(text, len, &w, &why) < 0) {
+      log_id(c->name, LOG_NOTICE, "the browser's answer to the new offer is not usable: %s", why);
+      call_dispatch(c, CALL_EV_BROWSER_REOFFER_REJECT, 488, "Not Acceptable Here");
+      return;
+    }
+    sdp_webrtc_free(c->browser_answer_sdp);
+    c->browser_answer_sdp = w;
+    call_dispatch_response(c, CALL_EV_BROWSER_REOFFER_ANSWER, status, response);
+  } else {
+    call_dispatch_response(c, CALL_EV_BROWSER_REOFFER_REJECT, status, response);
+  }
+}
+
+/* ---- the PBX's side ---- */
+
+void call_midcall_on_offer(void *user, pbx_dialog_rq *rq, msg_t *request)
+{
+  call *c = user;
+  sdp_plain *p = NULL;
+  const char *text, *why = "?";
+  size_t len;
+  bool changes_browser;
+
+  if (!in_call(c) || !c->pbx_sdp || c->pbx_offer_rq) {
+    pbx_dialog_answer_offer(c->pd, rq, 491, "Request Pending", NULL);
+    return;
+  }
+  if (!call_has_sdp(request, &text, &len)) {
+    /* no SDP: rtcsipd offers its current SDP in the 200, the answer comes in
+     * the ACK (on_ack_sdp) */
+    g_autofree char *offer = NULL;
+    sdp_plain_local local = call_plain_local(c);
+    if (sdp_plain_answer_from_webrtc(c->pbx_sdp, c->browser_sdp, &local, &offer, &why) < 0)
+      pbx_dialog_answer_offer(c->pd, rq, 488, "Not Acceptable Here", NULL);
+    else
+      pbx_dialog_answer_offer(c->pd, rq, 200, "OK", offer);
+    return;
+  }
+  if (sdp_plain_parse(text, len, &p, &why) < 0) {
+    log_id(c->name, LOG_NOTICE, "the PBX's new offer is not usable: %s", why);
+    pbx_dialog_answer_offer(c->pd, rq, 488, "Not Acceptable Here", NULL);
+    return;
+  }
+  changes_browser = p->dir != c->pbx_sdp->dir;
+  c->pbx_offer_rq = rq;
+  c->pbx_offer_sdp = p;
+  call_dispatch(c, changes_browser ? CALL_EV_PBX_REOFFER : CALL_EV_PBX_REFRESH, 0, NULL);
+  if (c->pbx_offer_rq == rq && c->state != CALL_REOFFER_TO_BROWSER) {
+    pbx_dialog_answer_offer(c->pd, rq, 491, "Request Pending", NULL);
+    drop_pbx_offer(c);
+  }
+}
+
+void call_midcall_on_offer_response(void *user, int status, msg_t *response)
+{
+  call *c = user;
+  const char *text, *why = "no SDP";
+  size_t len;
+  sdp_plain *p = NULL;
+
+  if (status >= 200 && status < 300) {
+    if (!response || !call_has_sdp(response, &text, &len) || sdp_plain_parse(text, len, &p, &why) < 0) {
+      log_id(c->name, LOG_NOTICE, "the PBX's answer to the new offer is not usable: %s", why);
+      call_dispatch(c, CALL_EV_PBX_REOFFER_REJECT, 488, "Not Acceptable Here");
+      return;
+    }
+    sdp_plain_free(c->pbx_answer_sdp);
+    c->pbx_answer_sdp = p;
+    call_dispatch_response(c, CALL_EV_PBX_REOFFER_ANSWER, status, response);
+  } else {
+    call_dispatch_response(c, CALL_EV_PBX_REOFFER_REJECT, status, response);
+  }
+}
+
+void call_midcall_on_session_expired(void *user, const char *why)
+{
+  call *c = user;
+
+  log_id(c->name, LOG_NOTICE, "session timer with the PBX: %s", why);
+  g_strlcpy(c->media_why, why, sizeof c->media_why);
+  call_dispatch(c, CALL_EV_SESSION_EXPIRED, 0, NULL);
+}
+
+void call_midcall_on_ack_sdp(void *user, msg_t *ack)
+{
+  call *c = user;
+  const char *text, *why = "?";
+  size_t len;
+  sdp_plain *p = NULL;
+
+  /* the answer to the offer rtcsipd put in its 200 to a re-INVITE without SDP */
+  if (!call_has_sdp(ack, &text, &len) || sdp_plain_parse(text, len, &p, &why) < 0)
+    return;
+  sdp_plain_free(c->pbx_sdp);
+  c->pbx_sdp = p;
+  if (c->pbx_sdp->port && !c->pbx_sdp->hold_address)
+    rtp_socket_set_remote(c->rtp, c->pbx_sdp->address, c->pbx_sdp->port, c->pbx_sdp->rtcp_port);
+  call_apply_pt_map(c);
+  apply_directions(c);
+}
+
+void call_midcall_clear(call *c)
+{
+  drop_browser_offer(c);
+  drop_pbx_offer(c);
+  g_clear_pointer(&c->browser_answer_sdp, sdp_webrtc_free);
+  g_clear_pointer(&c->pbx_answer_sdp, sdp_plain_free);
+}
