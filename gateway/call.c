@@ -713,7 +713,9 @@ static int on_pbx_request(void *user, msg_t *request)
     call_dispatch(c, CALL_EV_PBX_BYE, 0, NULL);
     return 200;
   case sip_method_info:
-    return call_midcall_pbx_info(c, request);
+  case sip_method_refer:
+  case sip_method_notify:
+    return call_midcall_pbx_request(c, request);
   case sip_method_options:
     return 200;
   case sip_method_invite:
@@ -758,6 +760,7 @@ static const pbx_dialog_callbacks call_pbx_callbacks = {
   .on_offer_response = call_midcall_on_offer_response,
   .on_session_expired = call_midcall_on_session_expired,
   .on_ack_sdp = call_midcall_on_ack_sdp,
+  .on_request_response = call_midcall_on_request_response,
 };
 
 /* ---- the browser's side ---- */
@@ -786,6 +789,8 @@ void call_on_browser_request(call *c, msg_t *request)
   case sip_method_info:
   case sip_method_invite:
   case sip_method_update:
+  case sip_method_refer:
+  case sip_method_notify:
     if (call_midcall_browser_request(c, request))
       return;
     browser_dialog_reply(c->bd, request, 488, "Not Acceptable Here");

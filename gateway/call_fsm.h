@@ -70,6 +70,11 @@ typedef enum {
   CALL_EV_BROWSER_REOFFER_ANSWER, /* 2xx to rtcsipd's offer to the browser */
   CALL_EV_BROWSER_REOFFER_REJECT,
   CALL_EV_SESSION_EXPIRED,  /* the session timer with the PBX ran out, or a refresh failed */
+  /* in the call, no offer: DTMF (SIP INFO or RFC 4733) and transfer (REFER, its NOTIFYs) */
+  CALL_EV_BROWSER_DTMF,
+  CALL_EV_PBX_DTMF,
+  CALL_EV_BROWSER_TRANSFER, /* a REFER, or a NOTIFY about one, from the browser */
+  CALL_EV_PBX_TRANSFER,     /* ... from the PBX */
   CALL_N_EVENTS
 } call_event;
 
@@ -99,6 +104,10 @@ enum {
   CALL_ACT_ANSWER_REOFFER_PBX = 1u << 20, /* 200 with SDP to the PBX's offer */
   CALL_ACT_REJECT_REOFFER_BROWSER = 1u << 21, /* an error to the browser's offer (row status or relayed) */
   CALL_ACT_REJECT_REOFFER_PBX = 1u << 22, /* an error to the PBX's offer (491 in glare, or relayed) */
+  CALL_ACT_DTMF_TO_PBX        = 1u << 23, /* the digit, as [media] dtmf_to_pbx says (RFC 4733 or INFO) */
+  CALL_ACT_DTMF_TO_BROWSER    = 1u << 24,
+  CALL_ACT_RELAY_TO_PBX       = 1u << 25, /* the browser's REFER/NOTIFY, in the PBX's dialog */
+  CALL_ACT_RELAY_TO_BROWSER   = 1u << 26,
 };
 
 typedef struct {

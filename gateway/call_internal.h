@@ -85,6 +85,11 @@ struct call {
   sdp_plain *pbx_offer_sdp;     /* its SDP */
   sdp_plain *pbx_answer_sdp;    /* the PBX's answer to rtcsipd's offer */
   bool ice_restart;             /* the browser's pending offer restarts ICE */
+  char dtmf_digit;              /* of a DTMF event */
+  unsigned dtmf_duration;       /* ms, 0: not given */
+  msg_t *ev_transfer;           /* the REFER/NOTIFY of a transfer event (borrowed) */
+  bool ev_transfer_taken;       /* ... which an action answered or kept */
+  msg_t *browser_refer_rq;      /* the browser's REFER, waiting for the PBX's answer */
   uint64_t plain_version;       /* o= version of rtcsipd's SDP toward the PBX */
   uint64_t webrtc_version;      /* ... toward the browser */
 
@@ -125,8 +130,9 @@ void call_midcall_on_offer(void *user, pbx_dialog_rq *rq, msg_t *request);
 void call_midcall_on_offer_response(void *user, int status, msg_t *response);
 void call_midcall_on_session_expired(void *user, const char *why);
 void call_midcall_on_ack_sdp(void *user, msg_t *ack);
-/* An INFO from the PBX: the status to answer it with. */
-int call_midcall_pbx_info(call *c, msg_t *request);
+/* An INFO, REFER or NOTIFY from the PBX: the status to answer it with. */
+int call_midcall_pbx_request(call *c, msg_t *request);
+void call_midcall_on_request_response(void *user, const char *method, int status, msg_t *response);
 /* For the bridge's callbacks (gateway/media_bridge.h). */
 void call_midcall_on_dtmf(void *user, bool from_browser, char digit, unsigned duration_ms);
 /* Media is up: DTMF settings of the bridge from the SDPs. */

@@ -49,22 +49,34 @@ static void apply_directions(call *c)
 
 /* ---- DTMF ---- */
 
-/* The telephone-event of an SDP's codecs that goes with its first audio
- * codec's clock rate (else the first one): its payload type and rate. */
-static int telephone_event(const sdp_codec *codecs, unsigned n, unsigned *rate)
+static bool is_te(const sdp_codec *k)
+{
+  return g_ascii_strcasecmp(k->name, "telephone-event") == 0;
+}
+
+/* The clock rate of the audio codec in use: the first of the PBX's SDP
+ * (the browser's answer lists the PBX's codecs in the PBX's order). */
+static unsigned audio_rate(const sdp_plain *p)
+{
+  for (unsigned i = 0; i < p->n_codecs; i++)
+    if (!is_te(&p->codecs[i]))
+      return p->codecs[i].rate;
+  return 8000;
+}
+
+/* The telephone-event among CODECS at RATE (else the first one): its
+ * payload type and rate, -1 when none. */
+static int telephone_event(const sdp_codec *codecs, unsigned n, unsigned want, unsigned *rate)
 {
   int pt = -1;
-  unsigned audio_rate = 0;
 
-  for (unsigned i = 0; i < n; i++) {
-    bool te = g_ascii_strcasecmp(codecs[i].name, "telephone-event") == 0;
-    if (!te && !audio_rate)
-      audio_rate = codecs[i].rate;
-    if (te && (pt < 0 || codecs[i].rate == audio_rate)) {
+  for (unsigned i = 0; i < n; i++)
+    if (is_te(&codecs[i]) && (pt < 0 || codecs[i].rate == want)) {
       pt = codecs[i].pt;
       *rate = codecs[i].rate;
+      if (codecs[i].rate == want)
+        break;
     }
-  }
   return pt;
 }
 
@@ -74,8 +86,11 @@ static void apply_dtmf(call *c)
 
   if (!c->bridge || !c->browser_sdp || !c->pbx_sdp)
     return;
-  s.browser_pt = telephone_event(c->browser_sdp->codecs, c->browser_sdp->n_codecs, &s.browser_rate);
-  s.pbx_pt = telephone_event(c->pbx_sdp->codecs, c->pbx_sdp->n_codecs, &s.pbx_rate);
+  unsigned rate = audio_rate(c->pbx_sdp);
+
+  s.browser_pt = telephone_event(c->browser_sdp->codecs, c->browser_sdp->n_codecs, rate,
+                                 &s.browser_rate);
+  s.pbx_pt = telephone_event(c->pbx_sdp->codecs, c->pbx_sdp->n_codecs, rate, &s.pbx_rate);
   media_bridge_set_dtmf(c->bridge, &s);
   /* events become INFO on the way to a side that wants INFO */
   media_bridge_forward_dtmf(c->bridge, true, c->dtmf_to_pbx == DTMF_RFC4733);
@@ -137,7 +152,7 @@ static int dtmf_to_pbx(call *c, char digit, unsigned duration)
   if (c->dtmf_to_pbx == DTMF_RFC4733)
     return c->bridge ? media_bridge_send_dtmf(c->bridge, true, digit, duration) : -ENOTCONN;
   g_autofree char *body = dtmf_relay_body(digit, duration);
-  return pbx_dialog_send_request(c->pd, "INFO", "application/dtmf-relay", body);
+  return pbx_dialog_send_request(c->pd, "INFO", "application/dtmf-relay", body, NULL);
 }
 
 /* A digit for the browser, as it wants it. */
@@ -151,53 +166,170 @@ static int dtmf_to_browser(call *c, char digit, unsigned duration)
   return browser_dialog_send_request(c->bd, "INFO", "application/dtmf-relay", body, NULL, &cseq);
 }
 
+static void dtmf_event(call *c, call_event ev, char digit, unsigned duration)
+{
+  c->dtmf_digit = digit;
+  c->dtmf_duration = duration;
+  call_dispatch(c, ev, 0, NULL);
+}
+
+/* From the bridge: a telephone-event ended.  Those forwarded as they are
+ * need nothing more; the others are to become INFO. */
 void call_midcall_on_dtmf(void *user, bool from_browser, char digit, unsigned duration_ms)
 {
   call *c = user;
-  int r;
 
-  /* only events the bridge did not forward come here to be converted */
   if (from_browser && c->dtmf_to_pbx == DTMF_INFO)
-    r = dtmf_to_pbx(c, digit, duration_ms);
+    dtmf_event(c, CALL_EV_BROWSER_DTMF, digit, duration_ms);
   else if (!from_browser && c->dtmf_to_browser == DTMF_INFO)
-    r = dtmf_to_browser(c, digit, duration_ms);
-  else
-    return;
-  log_id(c->name, LOG_INFO, "DTMF %c from the %s as RFC 4733 -> INFO%s", digit,
-         from_browser ? "browser" : "PBX", r < 0 ? " (not sent)" : "");
+    dtmf_event(c, CALL_EV_PBX_DTMF, digit, duration_ms);
 }
 
-int call_midcall_pbx_info(call *c, msg_t *request)
+static void act_dtmf(call *c, bool to_pbx)
 {
-  char digit;
-  unsigned duration;
-  int r;
+  int r = to_pbx ? dtmf_to_pbx(c, c->dtmf_digit, c->dtmf_duration)
+                 : dtmf_to_browser(c, c->dtmf_digit, c->dtmf_duration);
 
-  if (!dtmf_of_info(request, &digit, &duration))
-    return 200; /* an INFO of another kind: nothing to pass on */
-  r = dtmf_to_browser(c, digit, duration);
-  log_id(c->name, LOG_INFO, "DTMF %c from the PBX (INFO) -> %s%s", digit,
-         dtmf_mode_name(c->dtmf_to_browser), r < 0 ? " (not sent)" : "");
-  return 200;
+  log_id(c->name, LOG_INFO, "DTMF %c to the %s as %s%s", c->dtmf_digit, to_pbx ? "PBX" : "browser",
+         dtmf_mode_name(to_pbx ? c->dtmf_to_pbx : c->dtmf_to_browser),
+         r < 0 ? " (not sent)" : "");
 }
 
 static void browser_info(call *c, msg_t *request)
 {
   char digit;
   unsigned duration;
+
+  if (dtmf_of_info(request, &digit, &duration))
+    dtmf_event(c, CALL_EV_BROWSER_DTMF, digit, duration);
+  browser_dialog_reply(c->bd, request, 200, "OK");
+}
+
+/* ---- transfer: REFER and its NOTIFYs cross as they are ---- */
+
+/* "Name: value\r\n" for each of the headers of MSG that a REFER or NOTIFY
+ * carries across (Sofia prints each value). */
+static char *transfer_headers(msg_t *msg)
+{
+  su_home_t home[1] = { SU_HOME_INIT(home) };
+  sip_t *sip = sip_object(msg);
+  GString *out = g_string_new(NULL);
+  const struct { const char *name; const sip_header_t *h; } hs[] = {
+    { "Refer-To", (const sip_header_t *)sip->sip_refer_to },
+    { "Referred-By", (const sip_header_t *)sip->sip_referred_by },
+    { "Event", (const sip_header_t *)sip->sip_event },
+    { "Subscription-State", (const sip_header_t *)sip->sip_subscription_state },
+  };
+
+  for (size_t i = 0; i < G_N_ELEMENTS(hs); i++) {
+    char *v = hs[i].h ? sip_header_as_string(home, hs[i].h) : NULL;
+    if (v)
+      g_string_append_printf(out, "%s: %s\r\n", hs[i].name, v);
+  }
+  su_home_deinit(home);
+  return g_string_free(out, out->len == 0);
+}
+
+static bool body_of(msg_t *msg, char **type, char **body)
+{
+  sip_t *sip = sip_object(msg);
+
+  *type = *body = NULL;
+  if (!sip->sip_payload || !sip->sip_payload->pl_len || !sip->sip_content_type)
+    return false;
+  *type = g_strdup(sip->sip_content_type->c_type);
+  *body = g_strndup(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+  return true;
+}
+
+static void act_relay_to_pbx(call *c)
+{
+  msg_t *rq = c->ev_transfer;
+  sip_t *sip = rq ? sip_object(rq) : NULL;
+  g_autofree char *extra = NULL, *type = NULL, *body = NULL;
+  bool refer;
   int r;
 
-  if (!dtmf_of_info(request, &digit, &duration)) {
-    browser_dialog_reply(c->bd, request, 200, "OK");
+  if (!rq)
+    return;
+  refer = sip->sip_request->rq_method == sip_method_refer;
+  c->ev_transfer_taken = true;
+  if (refer && c->browser_refer_rq) {
+    browser_dialog_reply_full(c->bd, rq, 491, "Request Pending", NULL, NULL);
     return;
   }
-  r = dtmf_to_pbx(c, digit, duration);
-  log_id(c->name, LOG_INFO, "DTMF %c from the browser (INFO) -> %s%s", digit,
-         dtmf_mode_name(c->dtmf_to_pbx), r < 0 ? " (not sent)" : "");
+  extra = transfer_headers(rq);
+  body_of(rq, &type, &body);
+  r = pbx_dialog_send_request(c->pd, sip->sip_request->rq_method_name, type, body, extra);
+  log_id(c->name, LOG_INFO, "%s from the browser relayed to the PBX%s",
+         sip->sip_request->rq_method_name, r < 0 ? ": not sent" : "");
   if (r < 0)
-    browser_dialog_reply(c->bd, request, 488, "Not Acceptable Here");
+    browser_dialog_reply_full(c->bd, rq, 500, "Server Internal Error", NULL, NULL);
+  else if (refer)
+    c->browser_refer_rq = msg_ref_create(rq); /* answered with the PBX's answer */
   else
-    browser_dialog_reply(c->bd, request, 200, "OK");
+    browser_dialog_reply_full(c->bd, rq, 200, "OK", NULL, NULL);
+}
+
+static void act_relay_to_browser(call *c)
+{
+  msg_t *rq = c->ev_transfer;
+  sip_t *sip = rq ? sip_object(rq) : NULL;
+  g_autofree char *extra = NULL, *type = NULL, *body = NULL;
+  uint32_t cseq;
+  int r;
+
+  if (!rq)
+    return;
+  extra = transfer_headers(rq);
+  body_of(rq, &type, &body);
+  r = browser_dialog_send_request(c->bd, sip->sip_request->rq_method_name, type, body, extra, &cseq);
+  log_id(c->name, LOG_INFO, "%s from the PBX relayed to the browser%s",
+         sip->sip_request->rq_method_name, r < 0 ? ": not sent" : "");
+  c->ev_transfer_taken = r == 0;
+}
+
+void call_midcall_on_request_response(void *user, const char *method, int status, msg_t *response)
+{
+  call *c = user;
+  sip_t *sip = response ? sip_object(response) : NULL;
+
+  if (g_ascii_strcasecmp(method, "REFER") != 0 || !c->browser_refer_rq)
+    return;
+  browser_dialog_reply_full(c->bd, c->browser_refer_rq, status,
+                            sip && sip->sip_status ? sip->sip_status->st_phrase
+                                                   : call_phrase_for(status), NULL, NULL);
+  g_clear_pointer(&c->browser_refer_rq, msg_destroy);
+}
+
+static void browser_transfer(call *c, msg_t *request)
+{
+  c->ev_transfer = request;
+  c->ev_transfer_taken = false;
+  call_dispatch(c, CALL_EV_BROWSER_TRANSFER, 0, NULL);
+  if (!c->ev_transfer_taken)
+    browser_dialog_reply_full(c->bd, request, 403, "Forbidden", NULL, NULL);
+  c->ev_transfer = NULL;
+}
+
+int call_midcall_pbx_request(call *c, msg_t *request)
+{
+  sip_t *sip = sip_object(request);
+  char digit;
+  unsigned duration;
+
+  if (sip->sip_request->rq_method == sip_method_info) {
+    if (dtmf_of_info(request, &digit, &duration))
+      dtmf_event(c, CALL_EV_PBX_DTMF, digit, duration);
+    return 200;
+  }
+  c->ev_transfer = request;
+  c->ev_transfer_taken = false;
+  call_dispatch(c, CALL_EV_PBX_TRANSFER, 0, NULL);
+  c->ev_transfer = NULL;
+  if (!c->ev_transfer_taken)
+    return 403;
+  return sip->sip_request->rq_method == sip_method_refer ? 202 : 200;
 }
 
 /* ---- the SDPs each side gets ---- */
@@ -390,6 +522,14 @@ void call_midcall_actions(call *c, uint32_t a, uint16_t status)
     act_reject_reoffer_browser(c, status);
   if (a & CALL_ACT_REJECT_REOFFER_PBX)
     act_reject_reoffer_pbx(c, status);
+  if (a & CALL_ACT_DTMF_TO_PBX)
+    act_dtmf(c, true);
+  if (a & CALL_ACT_DTMF_TO_BROWSER)
+    act_dtmf(c, false);
+  if (a & CALL_ACT_RELAY_TO_PBX)
+    act_relay_to_pbx(c);
+  if (a & CALL_ACT_RELAY_TO_BROWSER)
+    act_relay_to_browser(c);
 }
 
 /* ---- what comes in ---- */
@@ -464,6 +604,11 @@ bool call_midcall_browser_request(call *c, msg_t *request)
   case sip_method_invite:
   case sip_method_update:
     browser_offer(c, request);
+    return true;
+  case sip_method_refer:
+  case sip_method_notify:
+    browser_transfer(c, request);
+    msg_destroy(request);
     return true;
   default:
     return false;
@@ -580,6 +725,7 @@ void call_midcall_on_ack_sdp(void *user, msg_t *ack)
 
 void call_midcall_clear(call *c)
 {
+  g_clear_pointer(&c->browser_refer_rq, msg_destroy);
   drop_browser_offer(c);
   drop_pbx_offer(c);
   g_clear_pointer(&c->browser_answer_sdp, sdp_webrtc_free);

@@ -622,12 +622,26 @@ static int on_other_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, s
 {
   pbx_dialog *d = (pbx_dialog *)magic;
   int status = nta_outgoing_status(orq);
+  bool internal = !sip || !sip->sip_status || nta_sip_is_internal(sip);
+  const char *method = nta_outgoing_method_name(orq);
+  msg_t *response = NULL;
 
-  (void)sip;
-  if (status < 200)
+  if (status < 200 || d->freed)
     return 0;
-  log_id(d->name, status < 300 ? LOG_DEBUG : LOG_INFO, "pbx dialog: %s answered %d",
-         nta_outgoing_method_name(orq), status);
+  log_id(d->name, status < 300 ? LOG_DEBUG : LOG_INFO, "pbx dialog: %s answered %d", method, status);
+  if (d->cb.on_request_response && g_ascii_strcasecmp(method, "PRACK") != 0) {
+    if (internal)
+      status = internal_status(status);
+    else
+      response = nta_outgoing_getresponse(orq);
+    enter(d);
+    d->cb.on_request_response(d->user, method, status, response);
+    leave(d);
+    if (response)
+      msg_destroy(response);
+    if (d->freed)
+      return 0; /* the deferred destroy takes the list */
+  }
   d->others = g_slist_remove(d->others, orq);
   nta_outgoing_destroy(orq);
   return 0;
@@ -1306,7 +1320,7 @@ int pbx_dialog_send_offer(pbx_dialog *d, const char *sdp)
 }
 
 int pbx_dialog_send_request(pbx_dialog *d, const char *method, const char *content_type,
-                            const char *body)
+                            const char *body, const char *extra)
 {
   sip_method_t m = method ? sip_method_code(method) : sip_method_invalid;
   nta_outgoing_t *orq;
@@ -1321,6 +1335,7 @@ int pbx_dialog_send_request(pbx_dialog *d, const char *method, const char *conte
                              m, method, NULL, SIPTAG_CSEQ(cs),
                              TAG_IF(body, SIPTAG_CONTENT_TYPE_STR(content_type)),
                              TAG_IF(body, SIPTAG_PAYLOAD_STR(body)),
+                             TAG_IF(extra, SIPTAG_HEADER_STR(extra)),
                              TAG_END());
   if (!orq)
     return -EIO;

@@ -83,6 +83,9 @@ typedef struct {
   /* The SDP answer carried by an ACK (after a re-INVITE without SDP that
    * rtcsipd answered with its offer).  ACK borrowed. */
   void (*on_ack_sdp)(void *user, msg_t *ack);
+  /* Optional: the final answer to a request of pbx_dialog_send_request()
+   * (METHOD names it); RESPONSE borrowed, NULL when made here (408, 503). */
+  void (*on_request_response)(void *user, const char *method, int status, msg_t *response);
 } pbx_dialog_callbacks;
 
 typedef struct {
@@ -143,11 +146,12 @@ int pbx_dialog_answer_offer(pbx_dialog *d, pbx_dialog_rq *rq, int status, const 
  * while another offer of rtcsipd's (or a refresh re-INVITE) is pending; the
  * answer comes through on_offer_response. */
 int pbx_dialog_send_offer(pbx_dialog *d, const char *sdp);
-/* Another request in the confirmed dialog (INFO, MESSAGE, ...; not INVITE,
- * ACK, CANCEL, BYE, PRACK), BODY (may be NULL) of CONTENT_TYPE.  Its answer
- * is only logged.  0, -EINVAL, -EIO. */
+/* Another request in the confirmed dialog (INFO, REFER, NOTIFY, ...; not
+ * INVITE, ACK, CANCEL, BYE, PRACK), BODY (may be NULL) of CONTENT_TYPE, more
+ * headers in EXTRA ("Name: value" lines, parsed by Sofia; may be NULL).  Its
+ * final answer goes to on_request_response.  0, -EINVAL, -EIO. */
 int pbx_dialog_send_request(pbx_dialog *d, const char *method, const char *content_type,
-                            const char *body);
+                            const char *body, const char *extra);
 /* true while rtcsipd's re-INVITE has no final answer: a re-INVITE from the
  * PBX now is glare (answer it 491). */
 bool pbx_dialog_offer_pending(const pbx_dialog *d);

@@ -805,9 +805,9 @@ static void test_uac_prack(void)
   g_assert_true(WAIT_FOR(o.n_statuses >= 2, 5000));
   g_assert_cmpint(o.statuses[0], ==, 183);
   g_assert_cmpint(o.statuses[1], ==, 200);
-  g_assert_cmpint(pbx_dialog_send_request(o.d, "INVITE", NULL, NULL), ==, -EINVAL);
+  g_assert_cmpint(pbx_dialog_send_request(o.d, "INVITE", NULL, NULL, NULL), ==, -EINVAL);
   g_assert_cmpint(pbx_dialog_send_request(o.d, "INFO", "application/dtmf-relay",
-                                          "Signal=5\r\nDuration=100\r\n"), ==, 0);
+                                          "Signal=5\r\nDuration=100\r\n", NULL), ==, 0);
   spin(200);
   g_assert_cmpint(pbx_dialog_bye(o.d), ==, 0);
   g_assert_true(WAIT_FOR(o.bye_status != 0, 5000));

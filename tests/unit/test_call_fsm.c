@@ -200,6 +200,15 @@ static const scenario scenarios[] = {
     { CALL_EV_SESSION_EXPIRED, CALL_ENDING, A(BYE_PBX) | A(BYE_BROWSER), 0 },
     { CALL_EV_BYES_DONE, CALL_ENDED, A(RELEASE), 0 },
     END } },
+  { "DTMF and a transfer cross both ways while an offer is pending", {
+    { CALL_EV_BROWSER_INVITE, CALL_TO_PBX_TRYING, A(INVITE_PBX), 0 },
+    { CALL_EV_PBX_ANSWER, CALL_CONFIRMED, A(ACK_PBX) | A(ANSWER_BROWSER) | A(START_MEDIA), 0 },
+    { CALL_EV_BROWSER_DTMF, CALL_CONFIRMED, A(DTMF_TO_PBX), 0 },
+    { CALL_EV_BROWSER_REOFFER, CALL_REOFFER_TO_PBX, A(REOFFER_PBX), 0 },
+    { CALL_EV_PBX_DTMF, CALL_REOFFER_TO_PBX, A(DTMF_TO_BROWSER), 0 },
+    { CALL_EV_BROWSER_TRANSFER, CALL_REOFFER_TO_PBX, A(RELAY_TO_PBX), 0 },
+    { CALL_EV_PBX_TRANSFER, CALL_REOFFER_TO_PBX, A(RELAY_TO_BROWSER), 0 },
+    END } },
   { "the daemon stops mid-call", {
     { CALL_EV_BROWSER_INVITE, CALL_TO_PBX_TRYING, A(INVITE_PBX), 0 },
     { CALL_EV_PBX_ANSWER, CALL_CONFIRMED, A(ACK_PBX) | A(ANSWER_BROWSER) | A(START_MEDIA), 0 },
@@ -356,6 +365,10 @@ static bool event_possible(const model *m, call_event e)
   case CALL_EV_BROWSER_REOFFER_ANSWER:
   case CALL_EV_BROWSER_REOFFER_REJECT: return m->open & OPEN_BROWSER_OFFER_OUT;
   case CALL_EV_SESSION_EXPIRED: return m->open & OPEN_PBX_DIALOG;
+  case CALL_EV_BROWSER_DTMF:
+  case CALL_EV_BROWSER_TRANSFER: return m->open & OPEN_BROWSER_DIALOG;
+  case CALL_EV_PBX_DTMF:
+  case CALL_EV_PBX_TRANSFER: return m->open & OPEN_PBX_DIALOG;
   default: return m->state != CALL_ENDED;
   }
 }

@@ -221,6 +221,8 @@ T.sipjsCall = async (o) => {
   };
   const inviter = new SIP.Inviter(ua, SIP.UserAgent.makeURI(o.target), {
     sessionDescriptionHandlerOptions: { constraints: { audio: true, video: false } },
+    // O.earlyMedia: SDP in a 1xx sets up media (SIP.js's default: it does not)
+    ...(o.earlyMedia ? { earlyMedia: true } : {}),
   });
   sipjsInviter = inviter;
   inviter.stateChange.addListener((state) => rec('state', { state }));
@@ -386,6 +388,176 @@ T.peerConnectionMedia = async (pc, { minPackets = 200, timeoutMs = 15000 } = {})
   r.iceConnectionState = pc.iceConnectionState;
   try { el.srcObject = null; el.remove(); } catch { /* page going */ }
   if (ctx) ctx.close().catch(() => {});
+  return r;
+};
+
+// ---------------------------------------------------------------------------
+// In the middle of a call (midcall.test.mjs), on the current call of T.jssipCall
+// / T.jssipAcceptCalls / T.sipjsCall / T.sipjsAcceptCalls.  What happens is
+// recorded to src 'jssip-mid' / 'sipjs-mid'.
+
+function midRec(lib) {
+  return (type, d) => T.record(`${lib}-mid`, type, d);
+}
+
+// JsSIP: records the session's hold/unhold (either side), re-INVITEs and
+// UPDATEs received, INFOs and every SDP it sets (from now on).
+T.jssipWatch = () => {
+  const rec = midRec('jssip');
+  const s = jssipSession;
+  if (!s) throw new Error('jssip: no session');
+  s.on('hold', (e) => rec('hold', { originator: e.originator }));
+  s.on('unhold', (e) => rec('unhold', { originator: e.originator }));
+  s.on('reinvite', (e) => rec('reinvite', { sdp: e.request.body || '' }));
+  s.on('update', (e) => rec('update', { sdp: e.request.body || '' }));
+  s.on('newInfo', (e) => rec('newInfo', { originator: e.originator, contentType: e.info.contentType, body: e.info.body }));
+  s.on('newDTMF', (e) => rec('newDTMF', { originator: e.originator, tone: e.dtmf.tone }));
+  s.on('sdp', (e) => rec('sdp', { originator: e.originator, type: e.type, sdp: e.sdp }));
+  return { id: s.id };
+};
+
+// JsSIP session.hold() / unhold() (a re-INVITE): records 'holdDone' /
+// 'unholdDone' when answered 2xx; returns what hold()/unhold() returned.
+T.jssipHold = ({ hold }) => {
+  const rec = midRec('jssip');
+  const done = () => rec(hold ? 'holdDone' : 'unholdDone');
+  return hold ? jssipSession.hold({}, done) : jssipSession.unhold({}, done);
+};
+
+// JsSIP session.renegotiate({ rtcOfferConstraints: { iceRestart } }): 'renegotiateDone' on a 2xx.
+T.jssipRenegotiate = ({ iceRestart = false } = {}) => {
+  const rec = midRec('jssip');
+  return jssipSession.renegotiate({ rtcOfferConstraints: { iceRestart } }, () => rec('renegotiateDone'));
+};
+
+// JsSIP session.sendDTMF(TONES, { transportType: 'INFO' | 'RFC2833', duration, interToneGap }).
+T.jssipDtmf = ({ tones, transportType = 'INFO', duration = 160, interToneGap = 200 }) => {
+  const rec = midRec('jssip');
+  try {
+    jssipSession.sendDTMF(tones, { transportType, duration, interToneGap });
+    if (transportType === 'RFC2833') {
+      const sender = jssipSession.connection.getSenders().find((x) => x.track && x.track.kind === 'audio');
+      return { ok: true, canInsertDTMF: !!(sender && sender.dtmf && sender.dtmf.canInsertDTMF) };
+    }
+    return { ok: true };
+  } catch (e) {
+    rec('dtmfError', { error: String(e.message || e) });
+    return { ok: false, error: String(e.message || e) };
+  }
+};
+
+// JsSIP session.refer(TARGET): the ReferSubscriber's events, as 'refer-<event>'.
+T.jssipRefer = ({ target }) => {
+  const rec = midRec('jssip');
+  const ev = (name) => (e) => rec(`refer-${name}`, {
+    status: e && e.response ? e.response.status_code : (e && e.status_line ? e.status_line.status_code : null),
+    cause: e && e.cause ? String(e.cause) : null,
+  });
+  jssipSession.refer(target, {
+    eventHandlers: {
+      requestSucceeded: ev('requestSucceeded'),
+      requestFailed: ev('requestFailed'),
+      trying: ev('trying'),
+      progress: ev('progress'),
+      accepted: ev('accepted'),
+      failed: ev('failed'),
+    },
+  });
+  return true;
+};
+
+// SIP.js: records re-INVITEs received (the session's delegate.onInvite, which
+// SIP.js calls after it answered them) and INFOs.
+T.sipjsWatch = () => {
+  const rec = midRec('sipjs');
+  const s = sipjsInviter;
+  if (!s) throw new Error('sipjs: no session');
+  s.delegate = {
+    ...(s.delegate || {}),
+    onInvite: (req, resp, status) => rec('reinvite', { sdp: req.body || '', status, answer: resp.body || '' }),
+    onInfo: (info) => {
+      rec('newInfo', { contentType: info.request.getHeader('Content-Type'), body: info.request.body });
+      info.accept();
+    },
+  };
+  return { state: s.state };
+};
+
+// SIP.js re-INVITE: session.invite({ sessionDescriptionHandlerOptions: { hold, offerOptions: { iceRestart } } })
+// -> 'reinviteAccepted' / 'reinviteRejected' (status) / 'reinviteError'.
+T.sipjsReinvite = async ({ hold = false, iceRestart = false } = {}) => {
+  const rec = midRec('sipjs');
+  const sdh = { hold, constraints: { audio: true, video: false } };
+  if (iceRestart) sdh.offerOptions = { iceRestart: true };
+  try {
+    await sipjsInviter.invite({
+      sessionDescriptionHandlerOptions: sdh,
+      requestDelegate: {
+        onAccept: (r) => rec('reinviteAccepted', { ...responseDetail(r.message), sdp: r.message.body || '' }),
+        onReject: (r) => rec('reinviteRejected', responseDetail(r.message)),
+      },
+    });
+    rec('reinviteSent', { hold, iceRestart });
+    return true;
+  } catch (e) {
+    rec('reinviteError', { error: String(e.message || e) });
+    return false;
+  }
+};
+
+// SIP.js INFO DTMF: one session.info() per tone of TONES, application/dtmf-relay
+// "Signal=T\r\nDuration=D", GAPMS apart; each answer recorded as 'infoAccepted' / 'infoRejected'.
+T.sipjsDtmf = async ({ tones, duration = 160, gapMs = 250 }) => {
+  const rec = midRec('sipjs');
+  for (const tone of tones) {
+    try {
+      await sipjsInviter.info({
+        requestOptions: {
+          body: { contentDisposition: 'render', contentType: 'application/dtmf-relay',
+            content: `Signal=${tone}\r\nDuration=${duration}` },
+        },
+        requestDelegate: {
+          onAccept: (r) => rec('infoAccepted', { tone, ...responseDetail(r.message) }),
+          onReject: (r) => rec('infoRejected', { tone, ...responseDetail(r.message) }),
+        },
+      });
+    } catch (e) {
+      rec('dtmfError', { tone, error: String(e.message || e) });
+      return false;
+    }
+    await new Promise((res) => setTimeout(res, gapMs));
+  }
+  return true;
+};
+
+// One getStats snapshot of the current call of LIB: { t, connectionState,
+// in: { packetsReceived, ssrc }, out: { packetsSent, ssrc }, pairId,
+// pairChanges, dtlsState, localUfrag, remoteUfrag (of the current remote
+// description), directions: [{ direction, current }] }.  null without a peer connection.
+T.callStats = async ({ lib }) => {
+  const pc = callPeerConnection(lib);
+  if (!pc) return null;
+  const st = await pc.getStats();
+  const r = {
+    t: Date.now(), connectionState: pc.connectionState, iceConnectionState: pc.iceConnectionState,
+    signalingState: pc.signalingState, in: { packetsReceived: 0 }, out: { packetsSent: 0 },
+  };
+  st.forEach((x) => {
+    if (x.type === 'inbound-rtp' && x.kind === 'audio') {
+      r.in = { packetsReceived: x.packetsReceived, ssrc: x.ssrc, bytesReceived: x.bytesReceived };
+    } else if (x.type === 'outbound-rtp' && x.kind === 'audio') {
+      r.out = { packetsSent: x.packetsSent, ssrc: x.ssrc };
+    } else if (x.type === 'transport') {
+      r.pairId = x.selectedCandidatePairId || null;
+      r.pairChanges = x.selectedCandidatePairChanges;
+      r.dtlsState = x.dtlsState;
+      r.localUfrag = x.iceLocalUsernameFragment;
+    }
+  });
+  const rd = pc.remoteDescription && pc.remoteDescription.sdp;
+  const m = rd && rd.match(/^a=ice-ufrag:(\S+)/m);
+  r.remoteUfrag = m ? m[1] : null;
+  r.directions = pc.getTransceivers().map((x) => ({ direction: x.direction, current: x.currentDirection }));
   return r;
 };
 
