@@ -1,5 +1,12 @@
 /* One INVITE dialog with the PBX on nta dialog legs.  See pbx_dialog.h.
  *
+ * Here: the dialog itself: the UAC INVITE (422 retry, PRACK, ACK, CANCEL,
+ * forked 2xx), the UAS accept and response with its 2xx retransmission,
+ * BYE, the dispatch of in-dialog requests from the PBX, and freeing from
+ * inside a callback.  What happens in the confirmed dialog (session timers,
+ * offers both ways, other requests) is in pbx_dialog_session.c; the struct
+ * and what the two files call of each other, in pbx_dialog_internal.h.
+ *
  * What nta does here, with the agent of sip/pbx.c (NTATAG_UA(0), the
  * default; read from nta.c of Sofia-SIP 1.12.11):
  *
@@ -27,9 +34,7 @@
  *   into 500 (leg_recv(): "invalid INVITE status"), because a 2xx to an
  *   INVITE needs a Contact and an SDP.  So re-INVITEs (and UPDATEs) are
  *   kept: the callback returns 0 and the irq is answered later with
- *   nta_incoming_treply().  Like the initial 2xx, the 2xx to a re-INVITE
- *   ends the transaction for nta: this file retransmits it over UDP and
- *   takes its ACK (matched by CSeq) at the leg callback.
+ *   nta_incoming_treply() (pbx_dialog_session.c).
  *
  * UAC (pbx_dialog_invite)
  * - nta ACKs a non-2xx final response itself.  After a 2xx the client
@@ -57,23 +62,18 @@
  *   the Request-URI and Route headers come from the dialog (remote target
  *   and route set).  Only the configured PBX is ever a destination.
  *
- * Session timers (RFC 4028) and offers in the dialog are this file's, not
- * nta's: one su_timer refreshes (rtcsipd the refresher: UPDATE without SDP
- * when the PBX allows UPDATE, else a re-INVITE with the last local SDP) or
- * expires the session (the PBX the refresher).
- *
- * Freeing from inside a callback: every entry from nta into this file
- * counts itself in d->busy; pbx_dialog_free() with busy > 0 only marks the
- * dialog, and the outermost entry destroys it on its way out.
+ * Freeing from inside a callback: every entry from nta into this file or
+ * pbx_dialog_session.c counts itself in d->busy; pbx_dialog_free() with
+ * busy > 0 only marks the dialog, and the outermost entry destroys it on
+ * its way out.
  */
-#include "sip/pbx_dialog.h"
+#include "sip/pbx_dialog_internal.h"
 
 #include <errno.h>
 #include <string.h>
 #include <glib.h>
 #include <sofia-sip/nta.h>
 #include <sofia-sip/nta_tag.h>
-#include <sofia-sip/sdp.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_protos.h>
 #include <sofia-sip/sip_status.h>
@@ -83,151 +83,12 @@
 
 #include "config/log.h"
 
-enum {
-  T1_MS = 500,
-  T2_MS = 4000,
-  T1X64_MS = 64 * T1_MS,
-  MAX_422_RETRIES = 2,
-  MAX_491_RETRIES = 3,
-};
-
-/* Session-Expires terms agreed for a transaction */
-typedef struct {
-  unsigned se;      /* seconds, 0: no session timer */
-  bool we_refresh;  /* rtcsipd sends the refreshes */
-  bool require;     /* the 2xx says Require: timer (the PBX supports it) */
-} session_terms;
-
-struct pbx_dialog_rq {
-  nta_incoming_t *irq;
-  sip_method_t method;
-  bool has_sdp;
-  session_terms terms; /* for a 2xx */
-};
-
 typedef struct {
   pbx_dialog *d;
   nta_leg_t *leg;
   nta_outgoing_t *bye;
   char *tag;
 } fork_leg;
-
-struct pbx_dialog {
-  su_home_t home[1];
-  pbx_link *link;
-  pbx_dialog_callbacks cb;
-  void *user;
-  char *name;          /* log id */
-  char *call_id;
-  char *contact;       /* "<sip:user@host:port;transport=udp>" */
-  bool uas;
-  bool confirmed;      /* a 2xx went out or came in */
-  unsigned busy;       /* nesting depth of calls from nta */
-  bool freed;          /* pbx_dialog_free() came while busy */
-  nta_leg_t *leg;
-  uint32_t local_cseq; /* the last CSeq number rtcsipd used */
-
-  /* UAC */
-  nta_outgoing_t *invite;
-  uint32_t invite_cseq;
-  int invite_final;    /* final status received, 0: none yet */
-  bool cancelled;      /* UAC: CANCEL sent; UAS: CANCEL received */
-  bool ack_sent;       /* the owner ACKed the 2xx */
-  char *rtag;          /* the To tag of the 2xx that won */
-  GSList *forks;       /* fork_leg *: other branches' 2xx being BYEd */
-
-  /* UAS */
-  nta_incoming_t *irq;
-  msg_t *request;
-  bool unreliable;     /* the INVITE came over UDP: the 2xx is retransmitted here */
-  bool acked;
-  int final_status;    /* 2xx sent: status, phrase, sdp kept for retransmissions */
-  char *final_phrase;
-  char *final_sdp;
-  su_timer_t *retx_timer;
-  unsigned retx_interval, retx_elapsed;
-
-  /* either role */
-  nta_outgoing_t *bye;
-
-  /* UAC INVITE, kept to send it again after a 422 */
-  char *request_uri;
-  sip_authorization_t *auth;
-  sip_proxy_authorization_t *proxy_auth;
-  unsigned invite_se, invite_min_se;
-  unsigned n_422;
-  GSList *old_invites;   /* nta_outgoing_t *: INVITEs answered 422 */
-  uint32_t last_rseq;    /* the last reliable provisional PRACKed */
-  GSList *others;        /* nta_outgoing_t *: PRACKs, INFOs ... (answers only logged) */
-
-  /* UAS: the terms for the 2xx to the PBX's INVITE */
-  session_terms invite_terms;
-
-  /* session */
-  char *local_sdp;       /* g_malloc */
-  bool have_remote_version;
-  uint64_t remote_version; /* o= version of the PBX's last SDP */
-  bool pbx_allows_update;
-  session_terms terms;   /* in force */
-  su_timer_t *session_timer;
-
-  /* rtcsipd's request in the dialog: an offer (re-INVITE) or a refresh */
-  bool ours_active;      /* sent, or waiting to be sent again after a 491 */
-  bool ours_refresh;
-  sip_method_t ours_method;
-  char *ours_sdp;        /* g_malloc; NULL: UPDATE without SDP */
-  unsigned ours_491;
-  nta_outgoing_t *ours;
-  uint32_t ours_cseq;
-  nta_outgoing_t *ours_done; /* the last re-INVITE answered 2xx: its 2xx again is ACKed again */
-  uint32_t ours_done_cseq;
-  su_timer_t *retry_timer;
-
-  /* the PBX's requests */
-  GSList *rqs;           /* pbx_dialog_rq *: waiting for pbx_dialog_answer_offer */
-  nta_incoming_t *re_irq; /* a re-INVITE answered 2xx, waiting for its ACK */
-  uint32_t re_cseq;
-  char *re_sdp;          /* g_malloc */
-  session_terms re_terms;
-  su_timer_t *re_timer;
-  unsigned re_interval, re_elapsed;
-};
-
-static void dialog_destroy(pbx_dialog *d);
-
-static void enter(pbx_dialog *d)
-{
-  d->busy++;
-}
-
-/* true: the dialog is gone, touch nothing */
-static bool leave(pbx_dialog *d)
-{
-  if (--d->busy == 0 && d->freed) {
-    dialog_destroy(d);
-    return true;
-  }
-  return false;
-}
-
-static int internal_status(int status)
-{
-  /* no response came: 408 timeout, anything else is "cannot send" */
-  return status == 408 ? 408 : 503;
-}
-
-static url_string_t *next_hop(const pbx_dialog *d)
-{
-  return (url_string_t *)pbx_link_target_url(d->link);
-}
-
-static void cseq_init(sip_cseq_t *cs, uint32_t seq, sip_method_t method, const char *name)
-{
-  sip_cseq_init(cs);
-  cs->cs_seq = seq;
-  cs->cs_method = method;
-  cs->cs_method_name = name;
-}
 
 static char *make_contact(su_home_t *home, const pbx_link *link, const char *user)
 {
@@ -251,155 +112,6 @@ static pbx_dialog *dialog_new(pbx_link *link, const pbx_dialog_callbacks *cb, vo
 }
 
 
-/* ---- SDP, timers, session terms ---- */
-
-static bool is_sdp(sip_t const *sip)
-{
-  return sip->sip_payload && sip->sip_payload->pl_len > 0 &&
-    (!sip->sip_content_type || !sip->sip_content_type->c_type ||
-     g_ascii_strcasecmp(sip->sip_content_type->c_type, "application/sdp") == 0);
-}
-
-/* The o= session version of the SDP in SIP, with Sofia's parser. */
-static bool sdp_version(sip_t const *sip, uint64_t *version)
-{
-  su_home_t home[1] = { SU_HOME_INIT(home) };
-  sdp_parser_t *p;
-  sdp_session_t *session;
-  bool ok = false;
-
-  if (!is_sdp(sip))
-    return false;
-  p = sdp_parse(home, sip->sip_payload->pl_data, (issize_t)sip->sip_payload->pl_len, 0);
-  session = sdp_session(p);
-  if (session && session->sdp_origin) {
-    *version = session->sdp_origin->o_version;
-    ok = true;
-  }
-  sdp_parser_free(p);
-  su_home_deinit(home);
-  return ok;
-}
-
-/* An SDP from the PBX: remember its version. */
-static void remote_sdp_seen(pbx_dialog *d, sip_t const *sip)
-{
-  uint64_t v;
-
-  if (sdp_version(sip, &v)) {
-    d->remote_version = v;
-    d->have_remote_version = true;
-  }
-}
-
-static void set_local_sdp(pbx_dialog *d, const char *sdp)
-{
-  if (!sdp || sdp == d->local_sdp)
-    return;
-  g_free(d->local_sdp);
-  d->local_sdp = g_strdup(sdp);
-}
-
-static void timer_stop(su_timer_t **t)
-{
-  if (*t) {
-    su_timer_destroy(*t);
-    *t = NULL;
-  }
-}
-
-static void timer_start(pbx_dialog *d, su_timer_t **t, su_timer_f fn, unsigned ms)
-{
-  if (!*t)
-    *t = su_timer_create(su_root_task(pbx_link_root(d->link)), T1_MS);
-  if (*t)
-    su_timer_set_interval(*t, fn, (su_timer_arg_t *)d, ms);
-}
-
-/* The terms for a 2xx to the PBX's request SIP (INVITE, re-INVITE, UPDATE):
- * its Session-Expires, refreshed by the PBX unless it said refresher=uas or
- * does not support timer; no Session-Expires: the terms in force stay when
- * the PBX supports timer, else there is no timer. */
-static session_terms terms_for_request(const pbx_dialog *d, sip_t const *sip)
-{
-  bool supported = sip_has_feature(sip->sip_supported, "timer") ||
-                   sip_has_feature(sip->sip_require, "timer");
-  session_terms t = { 0 };
-
-  if (sip->sip_session_expires && sip->sip_session_expires->x_delta > 0) {
-    const char *r = sip->sip_session_expires->x_refresher;
-    t.se = (unsigned)MIN(sip->sip_session_expires->x_delta, 86400UL);
-    t.we_refresh = !supported || (r && g_ascii_strcasecmp(r, "uas") == 0);
-    t.require = supported;
-  }
-  else if (supported && d->terms.se) {
-    t = d->terms;
-    t.require = true;
-  }
-  return t;
-}
-
-/* The terms in the 2xx to rtcsipd's request: refresher=uac is rtcsipd. */
-static session_terms terms_from_response(sip_t const *sip)
-{
-  session_terms t = { 0 };
-
-  if (sip->sip_session_expires && sip->sip_session_expires->x_delta > 0) {
-    const char *r = sip->sip_session_expires->x_refresher;
-    t.se = (unsigned)MIN(sip->sip_session_expires->x_delta, 86400UL);
-    t.we_refresh = !r || g_ascii_strcasecmp(r, "uas") != 0;
-  }
-  return t;
-}
-
-/* The Session-Expires value for terms T in a message of the transaction
- * role UAC (rtcsipd's request) or not (a response to the PBX); NULL: none */
-static const char *se_value(char *buf, size_t size, session_terms t, bool uac)
-{
-  if (!t.se)
-    return NULL;
-  g_snprintf(buf, size, "%u;refresher=%s", t.se, t.we_refresh == uac ? "uac" : "uas");
-  return buf;
-}
-
-static bool unreliable(const pbx_dialog *d)
-{
-  return g_ascii_strcasecmp(pbx_link_contact_transport(d->link), "udp") == 0;
-}
-
-static void on_session_timer(su_root_magic_t *rm, su_timer_t *t, su_timer_arg_t *arg);
-
-/* (Re)starts the session timer with terms T. */
-static void session_start(pbx_dialog *d, session_terms t)
-{
-  unsigned ms;
-
-  d->terms = t;
-  if (!t.se || d->bye) {
-    timer_stop(&d->session_timer);
-    return;
-  }
-  if (t.we_refresh)
-    ms = t.se * 500;
-  else
-    ms = (t.se - MIN(32u, t.se / 3)) * 1000;
-  timer_start(d, &d->session_timer, on_session_timer, MAX(ms, 100u));
-  log_id(d->name, LOG_DEBUG, "pbx dialog: session timer %u s, refresher %s", t.se,
-         t.we_refresh ? "rtcsipd" : "the PBX");
-}
-
-static void session_expired(pbx_dialog *d, const char *why)
-{
-  timer_stop(&d->session_timer);
-  d->terms.se = 0;
-  log_id(d->name, LOG_INFO, "pbx dialog: session expired: %s", why);
-  if (d->cb.on_session_expired) {
-    enter(d);
-    d->cb.on_session_expired(d->user, why);
-    leave(d);
-  }
-}
-
 /* ---- in-dialog requests from the PBX (both roles) ---- */
 
 static void retx_stop(pbx_dialog *d)
@@ -410,11 +122,8 @@ static void retx_stop(pbx_dialog *d)
   }
 }
 
-static int pbx_offer_request(pbx_dialog *d, nta_incoming_t *irq, sip_t const *sip);
-static void reinvite_acked(pbx_dialog *d, nta_incoming_t *irq, sip_t const *sip);
-
 /* A request for the owner's on_request, answered with what it returns. */
-static int request_to_owner(pbx_dialog *d, nta_incoming_t *irq, sip_t const *sip)
+int dialog_request_to_owner(pbx_dialog *d, nta_incoming_t *irq, sip_t const *sip)
 {
   msg_t *msg;
   int status;
@@ -443,7 +152,7 @@ static int on_leg_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t
   (void)leg;
   if (method == sip_method_ack) {
     if (d->re_irq && cseq == d->re_cseq && !d->freed) {
-      reinvite_acked(d, irq, sip);
+      dialog_reinvite_acked(d, irq, sip);
       return 0;
     }
     nta_incoming_destroy(irq);
@@ -465,13 +174,13 @@ static int on_leg_request(nta_leg_magic_t *magic, nta_leg_t *leg, nta_incoming_t
   if (d->freed)
     return 481;
   if (method == sip_method_invite || method == sip_method_update)
-    return pbx_offer_request(d, irq, sip);
-  return request_to_owner(d, irq, sip);
+    return dialog_offer_request(d, irq, sip);
+  return dialog_request_to_owner(d, irq, sip);
 }
 
 /* ---- UAC ---- */
 
-static int send_ack_cseq(pbx_dialog *d, nta_leg_t *leg, uint32_t cseq)
+int dialog_send_ack_cseq(pbx_dialog *d, nta_leg_t *leg, uint32_t cseq)
 {
   sip_cseq_t cs[1];
   nta_outgoing_t *ack;
@@ -488,7 +197,7 @@ static int send_ack_cseq(pbx_dialog *d, nta_leg_t *leg, uint32_t cseq)
 /* ACK for the INVITE's 2xx */
 static int send_ack(pbx_dialog *d, nta_leg_t *leg)
 {
-  return send_ack_cseq(d, leg, d->invite_cseq);
+  return dialog_send_ack_cseq(d, leg, d->invite_cseq);
 }
 
 static void fork_free(fork_leg *f)
@@ -617,36 +326,6 @@ static bool retry_after_422(pbx_dialog *d, nta_outgoing_t *orq, sip_t const *sip
   return true;
 }
 
-/* The answer to a PRACK or to pbx_dialog_send_request(): logged only. */
-static int on_other_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t const *sip)
-{
-  pbx_dialog *d = (pbx_dialog *)magic;
-  int status = nta_outgoing_status(orq);
-  bool internal = !sip || !sip->sip_status || nta_sip_is_internal(sip);
-  const char *method = nta_outgoing_method_name(orq);
-  msg_t *response = NULL;
-
-  if (status < 200 || d->freed)
-    return 0;
-  log_id(d->name, status < 300 ? LOG_DEBUG : LOG_INFO, "pbx dialog: %s answered %d", method, status);
-  if (d->cb.on_request_response && g_ascii_strcasecmp(method, "PRACK") != 0) {
-    if (internal)
-      status = internal_status(status);
-    else
-      response = nta_outgoing_getresponse(orq);
-    enter(d);
-    d->cb.on_request_response(d->user, method, status, response);
-    leave(d);
-    if (response)
-      msg_destroy(response);
-    if (d->freed)
-      return 0; /* the deferred destroy takes the list */
-  }
-  d->others = g_slist_remove(d->others, orq);
-  nta_outgoing_destroy(orq);
-  return 0;
-}
-
 /* PRACK for a reliable provisional (RFC 3262) on the early dialog: made
  * here like a BYE (see the top of this file for why not with
  * nta_outgoing_prack()). */
@@ -659,15 +338,16 @@ static void send_prack(pbx_dialog *d, sip_t const *sip)
   if (sip->sip_to->a_tag && !nta_leg_get_rtag(d->leg))
     nta_leg_rtag(d->leg, sip->sip_to->a_tag);
   nta_leg_client_reroute(d->leg, sip->sip_record_route, sip->sip_contact, 1);
-  remote_sdp_seen(d, sip);
+  dialog_remote_sdp_seen(d, sip);
   sip_rack_init(rack);
   rack->ra_response = sip->sip_rseq->rs_response;
   rack->ra_cseq = sip->sip_cseq->cs_seq;
   rack->ra_method = sip_method_invite;
   rack->ra_method_name = "INVITE";
   cseq_init(cs, ++d->local_cseq, sip_method_prack, "PRACK");
-  prack = nta_outgoing_tcreate(d->leg, on_other_response, (nta_outgoing_magic_t *)d, next_hop(d),
-                               SIP_METHOD_PRACK, NULL, SIPTAG_CSEQ(cs), SIPTAG_RACK(rack),
+  prack = nta_outgoing_tcreate(d->leg, dialog_on_other_response, (nta_outgoing_magic_t *)d,
+                               next_hop(d), SIP_METHOD_PRACK, NULL, SIPTAG_CSEQ(cs),
+                               SIPTAG_RACK(rack),
                                TAG_END());
   if (!prack) {
     log_id(d->name, LOG_WARNING, "pbx dialog: nta refused the PRACK");
@@ -720,8 +400,8 @@ static int on_invite_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq,
       nta_leg_client_reroute(d->leg, sip->sip_record_route, sip->sip_contact, 1);
       if (sip->sip_allow)
         d->pbx_allows_update = sip_is_allowed(sip->sip_allow, sip_method_update, "UPDATE");
-      remote_sdp_seen(d, sip);
-      session_start(d, terms_from_response(sip));
+      dialog_remote_sdp_seen(d, sip);
+      dialog_session_start(d, dialog_terms_from_response(sip));
     }
     log_id(d->name, LOG_DEBUG, "pbx dialog: INVITE answered %d%s", status,
            internal ? " (here)" : "");
@@ -762,7 +442,7 @@ int pbx_dialog_invite(pbx_link *link, const pbx_invite_params *p,
     d->proxy_auth = sip_proxy_authorization_dup(d->home, cred->sip_proxy_authorization);
   d->invite_se = p->session_expires;
   d->invite_min_se = p->min_se;
-  set_local_sdp(d, p->sdp);
+  pbx_dialog_set_local_sdp(d, p->sdp);
 
   d->leg = nta_leg_tcreate(pbx_link_agent(link), on_leg_request, (nta_leg_magic_t *)d,
                            SIPTAG_CALL_ID_STR(p->call_id), SIPTAG_FROM(p->from),
@@ -801,13 +481,13 @@ int pbx_dialog_cancel(pbx_dialog *d)
 
 /* A response on IRQ; a 2xx with Contact, Session-Expires for terms T
  * (NULL: none) and the SDP. */
-static int reply(pbx_dialog *d, nta_incoming_t *irq, int status, const char *phrase,
+int dialog_reply(pbx_dialog *d, nta_incoming_t *irq, int status, const char *phrase,
                  const char *sdp, const session_terms *t)
 {
   bool contact = status > 100 && status < 300;
   bool ok = status >= 200 && status < 300;
   char buf[48];
-  const char *se = ok && t ? se_value(buf, sizeof buf, *t, false) : NULL;
+  const char *se = ok && t ? dialog_se_value(buf, sizeof buf, *t, false) : NULL;
 
   if (!phrase)
     phrase = sip_status_phrase(status);
@@ -824,7 +504,7 @@ static int reply(pbx_dialog *d, nta_incoming_t *irq, int status, const char *phr
 
 static int uas_send(pbx_dialog *d, int status, const char *phrase, const char *sdp)
 {
-  return reply(d, d->irq, status, phrase, sdp, &d->invite_terms);
+  return dialog_reply(d, d->irq, status, phrase, sdp, &d->invite_terms);
 }
 
 static void on_retx_timer(su_root_magic_t *rm, su_timer_t *t, su_timer_arg_t *arg)
@@ -903,10 +583,10 @@ int pbx_dialog_accept(pbx_link *link, pbx_server_tx *tx, const pbx_dialog_callba
   if (!d->leg || !(tag = nta_incoming_tag(irq, NULL)) || !nta_leg_tag(d->leg, tag) ||
       nta_leg_server_route(d->leg, sip->sip_record_route, sip->sip_contact) < 0)
     goto fail;
-  d->invite_terms = terms_for_request(d, sip);
+  d->invite_terms = dialog_terms_for_request(d, sip);
   d->pbx_allows_update = sip->sip_allow &&
     sip_is_allowed(sip->sip_allow, sip_method_update, "UPDATE");
-  remote_sdp_seen(d, sip);
+  dialog_remote_sdp_seen(d, sip);
   d->irq = irq;
   nta_incoming_bind(irq, on_irq_event, (nta_incoming_magic_t *)d);
   log_id(d->name, LOG_DEBUG, "pbx dialog: INVITE from the PBX accepted (tag %s)", tag);
@@ -943,10 +623,10 @@ int pbx_dialog_respond(pbx_dialog *d, int status, const char *phrase, const char
     return -EINVAL;
   if (uas_send(d, status, phrase, sdp) < 0)
     return -EIO;
-  set_local_sdp(d, sdp);
+  pbx_dialog_set_local_sdp(d, sdp);
   if (status >= 200 && status < 300) {
     d->confirmed = true;
-    session_start(d, d->invite_terms);
+    dialog_session_start(d, d->invite_terms);
     d->final_status = status;
     d->final_phrase = su_strdup(d->home, phrase);
     d->final_sdp = su_strdup(d->home, sdp);
@@ -960,397 +640,6 @@ int pbx_dialog_respond(pbx_dialog *d, int status, const char *phrase, const char
   }
   log_id(d->name, LOG_DEBUG, "pbx dialog: answered the PBX's INVITE %d", status);
   return 0;
-}
-
-/* ---- offers from the PBX: re-INVITE, UPDATE ---- */
-
-static void reinvite_done(pbx_dialog *d)
-{
-  timer_stop(&d->re_timer);
-  if (d->re_irq) {
-    nta_incoming_destroy(d->re_irq);
-    d->re_irq = NULL;
-  }
-  g_free(d->re_sdp);
-  d->re_sdp = NULL;
-}
-
-/* The 2xx to a re-INVITE again (UDP) until its ACK, or 32 s. */
-static void on_re_timer(su_root_magic_t *rm, su_timer_t *t, su_timer_arg_t *arg)
-{
-  pbx_dialog *d = (pbx_dialog *)arg;
-
-  (void)rm;
-  (void)t;
-  if (d->freed || !d->re_irq)
-    return;
-  d->re_elapsed += d->re_interval;
-  if (d->re_elapsed >= T1X64_MS) {
-    reinvite_done(d);
-    log_id(d->name, LOG_INFO, "pbx dialog: no ACK for the 2xx to a re-INVITE in %u s",
-           T1X64_MS / 1000);
-    if (d->cb.on_ack_timeout) {
-      enter(d);
-      d->cb.on_ack_timeout(d->user);
-      leave(d);
-    }
-    return;
-  }
-  if (unreliable(d))
-    reply(d, d->re_irq, 200, NULL, d->re_sdp, &d->re_terms);
-  d->re_interval = unreliable(d) ? MIN(2 * d->re_interval, (unsigned)T2_MS) : T1X64_MS;
-  timer_start(d, &d->re_timer, on_re_timer, MIN(d->re_interval, (unsigned)T1X64_MS - d->re_elapsed));
-}
-
-/* 200 with SDP to a re-INVITE (IRQ taken); kept until the ACK. */
-static int reinvite_ok(pbx_dialog *d, nta_incoming_t *irq, const char *phrase, const char *sdp,
-                       session_terms t)
-{
-  if (reply(d, irq, 200, phrase, sdp, &t) < 0) {
-    nta_incoming_destroy(irq);
-    return -EIO;
-  }
-  reinvite_done(d);
-  d->re_irq = irq;
-  d->re_cseq = nta_incoming_cseq(irq);
-  d->re_sdp = g_strdup(sdp);
-  d->re_terms = t;
-  d->re_elapsed = 0;
-  d->re_interval = unreliable(d) ? T1_MS : T1X64_MS;
-  timer_start(d, &d->re_timer, on_re_timer, d->re_interval);
-  return 0;
-}
-
-static void reinvite_acked(pbx_dialog *d, nta_incoming_t *irq, sip_t const *sip)
-{
-  bool sdp = is_sdp(sip);
-  msg_t *msg = sdp && d->cb.on_ack_sdp ? nta_incoming_getrequest(irq) : NULL;
-
-  if (sdp)
-    remote_sdp_seen(d, sip);
-  nta_incoming_destroy(irq); /* SIP is gone with it */
-  reinvite_done(d);
-  log_id(d->name, LOG_DEBUG, "pbx dialog: ACK for the 2xx to a re-INVITE%s", sdp ? " (SDP)" : "");
-  if (msg) {
-    enter(d);
-    d->cb.on_ack_sdp(d->user, msg);
-    msg_destroy(msg);
-    leave(d);
-  }
-}
-
-static bool invite_rq_pending(const pbx_dialog *d)
-{
-  for (GSList *l = d->rqs; l; l = l->next)
-    if (((pbx_dialog_rq *)l->data)->method == sip_method_invite)
-      return true;
-  return false;
-}
-
-/* A re-INVITE or UPDATE from the PBX.  0: IRQ taken; else the status nta
- * answers it with. */
-static int pbx_offer_request(pbx_dialog *d, nta_incoming_t *irq, sip_t const *sip)
-{
-  bool invite = sip->sip_request->rq_method == sip_method_invite;
-  bool sdp = is_sdp(sip);
-  uint64_t version;
-  session_terms t;
-  pbx_dialog_rq *rq;
-  msg_t *msg;
-
-  if (invite && !d->confirmed)
-    return d->uas ? 500 : 491; /* the first INVITE is not done yet */
-  if (invite && (d->re_irq || invite_rq_pending(d))) {
-    /* RFC 3261 14.2: a re-INVITE while the previous one is not done */
-    nta_incoming_treply(irq, SIP_500_INTERNAL_SERVER_ERROR, SIPTAG_RETRY_AFTER_STR("2"),
-                        TAG_END());
-    nta_incoming_destroy(irq);
-    return 0;
-  }
-  t = terms_for_request(d, sip);
-  if ((!invite && !sdp) ||
-      (invite && sdp && d->local_sdp && d->have_remote_version && sdp_version(sip, &version) &&
-       version == d->remote_version)) {
-    /* a session refresh that changes nothing: answered here */
-    if (invite && d->ours_active && d->ours_method == sip_method_invite)
-      return 491; /* glare */
-    log_id(d->name, LOG_DEBUG, "pbx dialog: %s refresh from the PBX, answered here",
-           sip->sip_request->rq_method_name);
-    if (invite)
-      reinvite_ok(d, irq, NULL, d->local_sdp, t);
-    else {
-      reply(d, irq, 200, NULL, NULL, &t);
-      nta_incoming_destroy(irq);
-    }
-    session_start(d, t);
-    return 0;
-  }
-  if (!d->cb.on_offer)
-    return request_to_owner(d, irq, sip);
-
-  rq = g_new0(pbx_dialog_rq, 1);
-  rq->irq = irq;
-  rq->method = sip->sip_request->rq_method;
-  rq->has_sdp = sdp;
-  rq->terms = t;
-  d->rqs = g_slist_append(d->rqs, rq);
-  log_id(d->name, LOG_DEBUG, "pbx dialog: %s offer from the PBX%s", sip->sip_request->rq_method_name,
-         sdp ? "" : " (no SDP)");
-  msg = nta_incoming_getrequest(irq);
-  enter(d);
-  d->cb.on_offer(d->user, rq, msg);
-  msg_destroy(msg);
-  leave(d);
-  return 0;
-}
-
-int pbx_dialog_answer_offer(pbx_dialog *d, pbx_dialog_rq *rq, int status, const char *phrase,
-                            const char *sdp)
-{
-  bool ok = status >= 200 && status < 300;
-  nta_incoming_t *irq;
-  int r;
-
-  if (!d || !rq || !g_slist_find(d->rqs, rq)) /* not RQ->d: RQ may be gone */
-    return -EINVAL;
-  if (status < 200 || status > 699 || (ok && !sdp))
-    return -EINVAL;
-  d->rqs = g_slist_remove(d->rqs, rq);
-  irq = rq->irq;
-  if (ok) {
-    msg_t *msg = nta_incoming_getrequest(irq);
-    remote_sdp_seen(d, sip_object(msg));
-    msg_destroy(msg);
-    set_local_sdp(d, sdp);
-    if (rq->method == sip_method_invite)
-      r = reinvite_ok(d, irq, phrase, sdp, rq->terms);
-    else {
-      r = reply(d, irq, status, phrase, sdp, &rq->terms);
-      nta_incoming_destroy(irq);
-    }
-    session_start(d, rq->terms);
-  }
-  else {
-    r = reply(d, irq, status, phrase, NULL, NULL);
-    nta_incoming_destroy(irq);
-  }
-  log_id(d->name, LOG_DEBUG, "pbx dialog: answered the PBX's %s %d",
-         rq->method == sip_method_invite ? "re-INVITE" : "UPDATE", status);
-  g_free(rq);
-  return r < 0 ? -EIO : 0;
-}
-
-/* ---- rtcsipd's requests in the dialog: offers and refreshes ---- */
-
-static int on_ours_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t const *sip);
-
-static int ours_send(pbx_dialog *d)
-{
-  bool invite = d->ours_method == sip_method_invite;
-  const char *name = invite ? "INVITE" : "UPDATE";
-  char buf[48];
-  const char *se = se_value(buf, sizeof buf, d->terms, true);
-  sip_cseq_t cs[1];
-
-  d->ours_cseq = ++d->local_cseq;
-  cseq_init(cs, d->ours_cseq, d->ours_method, name);
-  d->ours = nta_outgoing_tcreate(d->leg, on_ours_response, (nta_outgoing_magic_t *)d,
-                                 next_hop(d), d->ours_method, name, NULL,
-                                 SIPTAG_CSEQ(cs),
-                                 SIPTAG_CONTACT_STR(d->contact),
-                                 SIPTAG_ALLOW_STR("INVITE, ACK, CANCEL, BYE, UPDATE"),
-                                 SIPTAG_SUPPORTED_STR("timer"),
-                                 TAG_IF(se, SIPTAG_SESSION_EXPIRES_STR(se)),
-                                 TAG_IF(d->ours_sdp, SIPTAG_CONTENT_TYPE_STR("application/sdp")),
-                                 TAG_IF(d->ours_sdp, SIPTAG_PAYLOAD_STR(d->ours_sdp)),
-                                 TAG_END());
-  if (!d->ours)
-    return -EIO;
-  log_id(d->name, LOG_DEBUG, "pbx dialog: %s%s (CSeq %u)", name,
-         d->ours_refresh ? " refresh" : " offer", d->ours_cseq);
-  return 0;
-}
-
-/* rtcsipd's request ended with STATUS (RESPONSE NULL: made here). */
-static void ours_failed(pbx_dialog *d, int status, msg_t *response)
-{
-  bool refresh = d->ours_refresh;
-
-  d->ours_active = false;
-  if (refresh) {
-    char why[32];
-    g_snprintf(why, sizeof why, "refresh failed: %d", status);
-    session_expired(d, why);
-  }
-  else if (d->cb.on_offer_response) {
-    enter(d);
-    d->cb.on_offer_response(d->user, status, response);
-    leave(d);
-  }
-}
-
-static void on_retry_timer(su_root_magic_t *rm, su_timer_t *t, su_timer_arg_t *arg)
-{
-  pbx_dialog *d = (pbx_dialog *)arg;
-
-  (void)rm;
-  (void)t;
-  if (d->freed || !d->ours_active || d->ours)
-    return;
-  if (d->bye || ours_send(d) < 0)
-    ours_failed(d, 503, NULL);
-}
-
-static int on_ours_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t const *sip)
-{
-  pbx_dialog *d = (pbx_dialog *)magic;
-  bool internal = !sip || !sip->sip_status || nta_sip_is_internal(sip);
-  int status = internal ? internal_status(nta_outgoing_status(orq)) : sip->sip_status->st_status;
-  msg_t *response;
-
-  if (d->freed || status < 200)
-    return 0;
-  if (orq == d->ours_done) {
-    if (!internal && status < 300)
-      send_ack_cseq(d, d->leg, d->ours_done_cseq); /* the PBX did not get our ACK */
-    return 0;
-  }
-  if (orq != d->ours)
-    return 0;
-  d->ours = NULL;
-  log_id(d->name, LOG_DEBUG, "pbx dialog: %s answered %d%s",
-         d->ours_method == sip_method_invite ? "re-INVITE" : "UPDATE", status,
-         internal ? " (here)" : "");
-
-  response = nta_outgoing_getresponse(orq); /* NULL when internal */
-  if (status < 300) {
-    if (d->ours_method == sip_method_invite) {
-      send_ack_cseq(d, d->leg, d->ours_cseq);
-      if (d->ours_done)
-        nta_outgoing_destroy(d->ours_done);
-      d->ours_done = orq; /* for 2xx retransmissions */
-      d->ours_done_cseq = d->ours_cseq;
-    }
-    d->ours_active = false;
-    if (sip->sip_allow)
-      d->pbx_allows_update = sip_is_allowed(sip->sip_allow, sip_method_update, "UPDATE");
-    remote_sdp_seen(d, sip);
-    session_start(d, terms_from_response(sip));
-    if (d->ours_method != sip_method_invite)
-      nta_outgoing_destroy(orq);
-    enter(d);
-    if (!d->ours_refresh && d->cb.on_offer_response)
-      d->cb.on_offer_response(d->user, status, response);
-    if (response)
-      msg_destroy(response);
-    leave(d);
-    return 0;
-  }
-
-  if (internal && response) {
-    msg_destroy(response);
-    response = NULL;
-  }
-  nta_outgoing_destroy(orq); /* nta ACKs a non-2xx itself */
-  if (status == 491 && d->ours_491 < MAX_491_RETRIES && !d->bye) {
-    /* RFC 3261 14.1: the owner of the Call-ID waits 2.1-4 s, the other 0-2 s */
-    unsigned ms = d->uas ? g_random_int_range(0, 2001) : g_random_int_range(2100, 4001);
-    d->ours_491++;
-    log_id(d->name, LOG_DEBUG, "pbx dialog: 491, again in %u ms", ms);
-    timer_start(d, &d->retry_timer, on_retry_timer, MAX(ms, 1u));
-    if (response)
-      msg_destroy(response);
-    return 0;
-  }
-  enter(d);
-  ours_failed(d, status, response);
-  if (response)
-    msg_destroy(response);
-  leave(d);
-  return 0;
-}
-
-/* The session timer: refresh now, or the PBX did not refresh in time. */
-static void on_session_timer(su_root_magic_t *rm, su_timer_t *t, su_timer_arg_t *arg)
-{
-  pbx_dialog *d = (pbx_dialog *)arg;
-  bool update;
-
-  (void)rm;
-  (void)t;
-  if (d->freed || !d->terms.se || d->bye)
-    return;
-  if (!d->terms.we_refresh) {
-    session_expired(d, "no refresh from the PBX");
-    return;
-  }
-  if (d->ours_active) {
-    session_start(d, d->terms); /* its 2xx restarts the timer; else try again */
-    return;
-  }
-  update = d->pbx_allows_update || !d->local_sdp;
-  d->ours_active = true;
-  d->ours_refresh = true;
-  d->ours_491 = 0;
-  d->ours_method = update ? sip_method_update : sip_method_invite;
-  g_free(d->ours_sdp);
-  d->ours_sdp = update ? NULL : g_strdup(d->local_sdp);
-  if (ours_send(d) < 0)
-    ours_failed(d, 503, NULL);
-}
-
-int pbx_dialog_send_offer(pbx_dialog *d, const char *sdp)
-{
-  if (!d || !sdp || !d->confirmed || d->bye)
-    return -EINVAL;
-  if (d->ours_active)
-    return -EBUSY;
-  set_local_sdp(d, sdp);
-  d->ours_active = true;
-  d->ours_refresh = false;
-  d->ours_491 = 0;
-  d->ours_method = sip_method_invite;
-  g_free(d->ours_sdp);
-  d->ours_sdp = g_strdup(sdp);
-  if (ours_send(d) < 0) {
-    d->ours_active = false;
-    return -EIO;
-  }
-  return 0;
-}
-
-int pbx_dialog_send_request(pbx_dialog *d, const char *method, const char *content_type,
-                            const char *body, const char *extra)
-{
-  sip_method_t m = method ? sip_method_code(method) : sip_method_invalid;
-  nta_outgoing_t *orq;
-  sip_cseq_t cs[1];
-
-  if (!d || !d->confirmed || d->bye || m == sip_method_invalid || m == sip_method_invite ||
-      m == sip_method_ack || m == sip_method_cancel || m == sip_method_bye ||
-      m == sip_method_prack || (body && !content_type))
-    return -EINVAL;
-  cseq_init(cs, ++d->local_cseq, m, method);
-  orq = nta_outgoing_tcreate(d->leg, on_other_response, (nta_outgoing_magic_t *)d, next_hop(d),
-                             m, method, NULL, SIPTAG_CSEQ(cs),
-                             TAG_IF(body, SIPTAG_CONTENT_TYPE_STR(content_type)),
-                             TAG_IF(body, SIPTAG_PAYLOAD_STR(body)),
-                             TAG_IF(extra, SIPTAG_HEADER_STR(extra)),
-                             TAG_END());
-  if (!orq)
-    return -EIO;
-  d->others = g_slist_prepend(d->others, orq);
-  return 0;
-}
-
-bool pbx_dialog_offer_pending(const pbx_dialog *d)
-{
-  return d->ours_active && d->ours_method == sip_method_invite;
-}
-
-void pbx_dialog_set_local_sdp(pbx_dialog *d, const char *sdp)
-{
-  set_local_sdp(d, sdp);
 }
 
 /* ---- either role ---- */
@@ -1399,20 +688,13 @@ const char *pbx_dialog_call_id(const pbx_dialog *d)
   return d->call_id;
 }
 
-static void rq_free(pbx_dialog_rq *rq)
-{
-  nta_incoming_treply(rq->irq, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
-  nta_incoming_destroy(rq->irq);
-  g_free(rq);
-}
-
-static void dialog_destroy(pbx_dialog *d)
+void dialog_destroy(pbx_dialog *d)
 {
   retx_stop(d);
   timer_stop(&d->session_timer);
   timer_stop(&d->retry_timer);
-  reinvite_done(d);
-  g_slist_free_full(d->rqs, (GDestroyNotify)rq_free);
+  dialog_reinvite_done(d);
+  g_slist_free_full(d->rqs, (GDestroyNotify)dialog_rq_free);
   d->rqs = NULL;
   if (d->ours)
     nta_outgoing_destroy(d->ours);
