@@ -167,6 +167,11 @@ browser_dialog *browser_dialog_new(ws_edge *edge, ws_conn *conn, msg_t *invite,
 
 uint64_t browser_dialog_flow(const browser_dialog *d) { return d->flow; }
 const char *browser_dialog_call_id(const browser_dialog *d) { return d->call_id->i_id; }
+void browser_dialog_tags(const browser_dialog *d, const char **local, const char **remote)
+{
+  *local = d->local_tag;
+  *remote = d->remote ? d->remote->a_tag : NULL;
+}
 msg_t *browser_dialog_invite(const browser_dialog *d) { return d->uac ? NULL : d->invite; }
 msg_t *browser_dialog_sent_invite(const browser_dialog *d) { return d->uac ? d->invite : NULL; }
 msg_t *browser_dialog_answer(const browser_dialog *d) { return d->answer; }
@@ -667,6 +672,7 @@ int browser_dialog_new_uac_on(ws_edge *edge, uint64_t flow, bool secure,
                  SIPTAG_ALLOW_STR(ALLOW),
                  SIPTAG_CONTENT_TYPE_STR("application/sdp"),
                  SIPTAG_PAYLOAD_STR(params->sdp),
+                 TAG_IF(params->extra, SIPTAG_HEADER_STR(params->extra)),
                  TAG_END()) < 0 ||
       !sip->sip_contact || !sip->sip_payload)
     goto out;

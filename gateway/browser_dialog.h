@@ -100,6 +100,8 @@ bool browser_dialog_offer_pending(const browser_dialog *d);
 /* The CSeq number of the response take_response reported last (to tell
  * BROWSER_TXN_OTHER answers apart). */
 uint32_t browser_dialog_last_cseq(const browser_dialog *d);
+/* rtcsipd's tag and the browser's (NULL before the browser's is known). */
+void browser_dialog_tags(const browser_dialog *d, const char **local, const char **remote);
 
 /* ---- UAC ---- */
 
@@ -109,6 +111,7 @@ typedef struct {
   const sip_to_t *to;       /* the callee as the PBX named it (a tag is dropped) */
   const char *call_id;
   const char *sdp;          /* rtcsipd's WebRTC offer, required */
+  const char *extra;        /* more headers ("Name: value" lines, e.g. Replaces), or NULL */
 } browser_invite_params;
 
 /* Sends an INVITE over CONN: Via SIP/2.0/WS(S) ADVERTISED with a new branch,

@@ -352,6 +352,7 @@ static void act_invite_browser(call *c)
     .to = sip->sip_to,
     .call_id = sip->sip_call_id->i_id,
     .sdp = offer,
+    .extra = c->replaces,
   };
   r = conn ? browser_dialog_new_uac(c->edge, conn, &p, c->advertised, &c->bd) : -ENOTCONN;
   if (r < 0) {
@@ -901,6 +902,8 @@ static call *call_alloc(const call_env *env, const call_callbacks *cb, void *use
     c->cb = *cb;
   c->user = user;
   c->advertised = g_strdup(cfg->advertised_address);
+  c->find_by_browser_dialog = env->find_by_browser_dialog;
+  c->find_user = env->find_user;
   if (cfg->sip.host && g_hostname_is_ip_address(cfg->sip.host) &&
       strcmp(cfg->sip.host, "0.0.0.0") != 0 && strcmp(cfg->sip.host, "::") != 0)
     c->rtp_address = g_strdup(cfg->sip.host);
@@ -1035,6 +1038,27 @@ int call_from_pbx(const call_env *env, pbx_server_tx *tx, ws_conn *conn, const c
   log_id(c->name, LOG_INFO, "INVITE from the PBX for %s on %s, Call-ID %s",
          sip->sip_to->a_url->url_user ? sip->sip_to->a_url->url_user : "?", ws_conn_name(conn),
          sip->sip_call_id->i_id);
+  if (sip->sip_replaces) {
+    /* the replaced call as the browser knows it: its browser dialog, the
+     * to-tag the browser's own (RFC 3891: the recipient's local tag) */
+    call *old = env->find_by_pbx_dialog
+      ? env->find_by_pbx_dialog(env->find_user, sip->sip_replaces->rp_call_id,
+                                sip->sip_replaces->rp_to_tag, sip->sip_replaces->rp_from_tag)
+      : NULL;
+    const char *ours = NULL, *theirs = NULL;
+
+    if (old && old->bd)
+      browser_dialog_tags(old->bd, &ours, &theirs);
+    if (!old || !theirs || old->flow != c->flow) {
+      log_id(c->name, LOG_NOTICE, "INVITE with Replaces: no such call with this browser, 481");
+      pbx_server_tx_reply(tx, 481, "Call/Transaction Does Not Exist");
+      call_free(c);
+      return -ENOENT;
+    }
+    c->replaces = g_strdup_printf("Replaces: %s;to-tag=%s;from-tag=%s",
+                                  browser_dialog_call_id(old->bd), theirs, ours);
+    log_id(c->name, LOG_INFO, "replaces %s", old->name);
+  }
   if (!call_has_sdp(invite, &text, &len))
     status = 488, why = "no SDP offer (an offer in the ACK is not supported)";
   else if ((r = sdp_plain_parse(text, len, &c->pbx_sdp, &why)) < 0)
@@ -1081,11 +1105,50 @@ void call_free(call *c)
   sdp_plain_free(c->pbx_sdp);
   g_free(c->plain_offer);
   g_free(c->contact_uri);
+  g_free(c->replaces);
   g_free(c->advertised);
   g_free(c->rtp_address);
   g_free(c->cause);
   ice_config_clear(&c->ice);
   g_free(c);
+}
+
+static bool tags_match(const char *local, const char *remote, const char *a, const char *b)
+{
+  return local && remote && a && b &&
+         ((strcmp(local, a) == 0 && strcmp(remote, b) == 0) ||
+          (strcmp(local, b) == 0 && strcmp(remote, a) == 0));
+}
+
+bool call_has_pbx_dialog(const call *c, const char *call_id, const char *tag_a, const char *tag_b)
+{
+  const char *local = NULL, *remote = NULL;
+
+  if (!c->pd || !call_id || !tag_a || !tag_b || strcmp(pbx_dialog_call_id(c->pd), call_id) != 0)
+    return false;
+  pbx_dialog_tags(c->pd, &local, &remote);
+  return tags_match(local, remote, tag_a, tag_b);
+}
+
+bool call_has_browser_dialog(const call *c, const char *call_id, const char *tag_a,
+                             const char *tag_b)
+{
+  const char *local = NULL, *remote = NULL;
+
+  if (!c->bd || !call_id || strcmp(browser_dialog_call_id(c->bd), call_id) != 0)
+    return false;
+  browser_dialog_tags(c->bd, &local, &remote);
+  return tags_match(local, remote, tag_a, tag_b);
+}
+
+bool call_pbx_dialog_ids(const call *c, const char **call_id, const char **local,
+                         const char **remote)
+{
+  if (!c->pd || !pbx_dialog_confirmed(c->pd))
+    return false;
+  *call_id = pbx_dialog_call_id(c->pd);
+  pbx_dialog_tags(c->pd, local, remote);
+  return *local && *remote;
 }
 
 uint64_t call_flow(const call *c) { return c->flow; }

@@ -13,7 +13,10 @@
  *   browser -> PBX: call_from_browser(); the PBX's INVITE has the browser's
  *     Request-URI, Call-ID, From, To, CSeq and credentials, and a plain offer.
  *   PBX -> browser: call_from_pbx(); the browser's INVITE has the PBX's From,
- *     To and Call-ID, and a WebRTC offer with the candidates gathered.
+ *     To and Call-ID, and a WebRTC offer with the candidates gathered.  An
+ *     INVITE with Replaces naming another call's PBX dialog reaches the
+ *     browser with a Replaces naming that call's browser dialog (attended
+ *     transfer, call pickup); the browser then ends the old call.
  *
  * Log lines (id "call-N"): "state A -> B (event)" on every change and, when
  * released, "call ended: cause C, D s, browser->rtcsipd ..., srtp auth
@@ -45,6 +48,14 @@ typedef struct {
   const dtls_identity *id;
   ws_edge *edge;
   pbx_link *pbx;
+  /* The call whose PBX dialog is CALL_ID with tags TAG_A and TAG_B (in
+   * either order), for an INVITE with Replaces; NULL: none. */
+  call *(*find_by_pbx_dialog)(void *user, const char *call_id, const char *tag_a,
+                              const char *tag_b);
+  /* The same by the browser dialog, for a REFER with Replaces (attended transfer). */
+  call *(*find_by_browser_dialog)(void *user, const char *call_id, const char *tag_a,
+                                  const char *tag_b);
+  void *find_user;
 } call_env;
 
 /* A browser's INVITE (consumed) that came on CONN, for the PBX.  Always
@@ -72,6 +83,17 @@ bool call_take_browser_response(call *c, uint64_t flow, msg_t *response);
 void call_on_ws_closed(call *c);
 /* The daemon stops: what the table says (BYE, CANCEL, 503) goes out now. */
 void call_shutdown(call *c);
+
+/* True when the call's PBX dialog is CALL_ID with tags TAG_A and TAG_B,
+ * in either order. */
+bool call_has_pbx_dialog(const call *c, const char *call_id, const char *tag_a, const char *tag_b);
+
+/* ... its browser dialog. */
+bool call_has_browser_dialog(const call *c, const char *call_id, const char *tag_a,
+                             const char *tag_b);
+/* Its PBX dialog: Call-ID, rtcsipd's tag, the PBX's tag; false when not up. */
+bool call_pbx_dialog_ids(const call *c, const char **call_id, const char **local,
+                         const char **remote);
 
 uint64_t call_flow(const call *c);
 const char *call_name(const call *c); /* "call-3" */

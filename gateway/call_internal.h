@@ -50,6 +50,10 @@ struct call {
   pbx_dialog *pd;
   uint64_t flow;              /* the browser's WebSocket */
   char *contact_uri;          /* from_pbx: the browser's binding */
+  char *replaces;             /* from_pbx: "Replaces: ..." for the browser's INVITE, or NULL */
+  call *(*find_by_browser_dialog)(void *user, const char *call_id, const char *tag_a,
+                                  const char *tag_b);
+  void *find_user;
 
   sdp_webrtc *browser_sdp;    /* the browser's offer (from_browser) or answer */
   sdp_plain *pbx_sdp;         /* the PBX's answer / early SDP, or its offer */

@@ -21,6 +21,9 @@
 #include <string.h>
 #include <glib.h>
 #include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_tag.h>
+#include <sofia-sip/su_alloc.h>
+#include <sofia-sip/url.h>
 
 #include "config/log.h"
 #include "gateway/call_internal.h"
@@ -208,8 +211,8 @@ static void browser_info(call *c, msg_t *request)
 /* ---- transfer: REFER and its NOTIFYs cross as they are ---- */
 
 /* "Name: value\r\n" for each of the headers of MSG that a REFER or NOTIFY
- * carries across (Sofia prints each value). */
-static char *transfer_headers(msg_t *msg)
+ * carries across (Sofia prints each value), but for the one named BUT. */
+static char *transfer_headers_but(msg_t *msg, const char *but)
 {
   su_home_t home[1] = { SU_HOME_INIT(home) };
   sip_t *sip = sip_object(msg);
@@ -222,12 +225,67 @@ static char *transfer_headers(msg_t *msg)
   };
 
   for (size_t i = 0; i < G_N_ELEMENTS(hs); i++) {
-    char *v = hs[i].h ? sip_header_as_string(home, hs[i].h) : NULL;
+    char *v = hs[i].h && g_strcmp0(hs[i].name, but) != 0 ? sip_header_as_string(home, hs[i].h)
+                                                          : NULL;
     if (v)
       g_string_append_printf(out, "%s: %s\r\n", hs[i].name, v);
   }
   su_home_deinit(home);
   return g_string_free(out, out->len == 0);
+}
+
+static char *transfer_headers(msg_t *msg)
+{
+  return transfer_headers_but(msg, NULL);
+}
+
+/* A REFER's Refer-To whose URI carries ?Replaces= naming another call's
+ * browser dialog (attended transfer): the same URI with that call's PBX
+ * dialog in the Replaces instead (to-tag: the PBX's, which is the local tag
+ * of whoever receives the Replaces, RFC 3891), as a Refer-To value.  NULL:
+ * no Replaces, keep the Refer-To as it is.  *unknown: it names no call here. */
+static char *refer_to_for_pbx(call *c, msg_t *rq, bool *unknown)
+{
+  su_home_t home[1] = { SU_HOME_INIT(home) };
+  sip_t *sip = sip_object(rq);
+  msg_t *tmp = NULL;
+  const sip_replaces_t *rp;
+  const char *cid, *local, *remote;
+  char *hdrs, *esc, *out = NULL;
+  g_autofree char *value = NULL;
+  call *other;
+  url_t *u;
+
+  *unknown = false;
+  if (!sip->sip_refer_to || !sip->sip_refer_to->r_url->url_headers)
+    return NULL;
+  /* the URI's headers, parsed as headers by Sofia */
+  hdrs = url_query_as_header_string(home, sip->sip_refer_to->r_url->url_headers);
+  tmp = msg_create(sip_default_mclass(), 0);
+  if (!hdrs || !tmp || sip_add_tl(tmp, sip_object(tmp), SIPTAG_HEADER_STR(hdrs), TAG_END()) < 0 ||
+      !(rp = sip_object(tmp)->sip_replaces))
+    goto done;
+  other = c->find_by_browser_dialog
+    ? c->find_by_browser_dialog(c->find_user, rp->rp_call_id, rp->rp_to_tag, rp->rp_from_tag)
+    : NULL;
+  if (!other || !call_pbx_dialog_ids(other, &cid, &local, &remote)) {
+    *unknown = true;
+    goto done;
+  }
+  value = g_strdup_printf("%s;to-tag=%s;from-tag=%s", cid, remote, local);
+  esc = su_alloc(home, url_esclen(value, ";=?&@%") + 1);
+  u = url_hdup(home, sip->sip_refer_to->r_url);
+  if (!esc || !u)
+    goto done;
+  url_escape(esc, value, ";=?&@%");
+  u->url_headers = su_sprintf(home, "Replaces=%s", esc);
+  out = g_strdup_printf("<%s>", url_as_string(home, u));
+  log_id(c->name, LOG_INFO, "REFER with Replaces: %s as the PBX knows it", call_name(other));
+done:
+  if (tmp)
+    msg_destroy(tmp);
+  su_home_deinit(home);
+  return out;
 }
 
 static bool body_of(msg_t *msg, char **type, char **body)
@@ -259,6 +317,21 @@ static void act_relay_to_pbx(call *c)
     return;
   }
   extra = transfer_headers(rq);
+  if (refer) {
+    bool unknown;
+    g_autofree char *refer_to = refer_to_for_pbx(c, rq, &unknown);
+    if (unknown) {
+      browser_dialog_reply_full(c->bd, rq, 400, "Bad Request", NULL,
+                                "Warning: 399 rtcsipd \"Replaces names no call here\"\r\n");
+      return;
+    }
+    if (refer_to) {
+      /* the other headers as they were, the Refer-To rewritten */
+      g_autofree char *rest = transfer_headers_but(rq, "Refer-To");
+      g_free(extra);
+      extra = g_strdup_printf("Refer-To: %s\r\n%s", refer_to, rest ? rest : "");
+    }
+  }
   body_of(rq, &type, &body);
   r = pbx_dialog_send_request(c->pd, sip->sip_request->rq_method_name, type, body, extra);
   log_id(c->name, LOG_INFO, "%s from the browser relayed to the PBX%s",

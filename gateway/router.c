@@ -297,9 +297,33 @@ static void on_call_ended(void *user, call *c)
 
 static const call_callbacks router_call_callbacks = { .on_ended = on_call_ended };
 
+static call *find_by_pbx_dialog(void *user, const char *call_id, const char *tag_a,
+                                const char *tag_b)
+{
+  router *r = user;
+
+  for (guint i = 0; i < r->pbx_calls->len; i++)
+    if (call_has_pbx_dialog(r->pbx_calls->pdata[i], call_id, tag_a, tag_b))
+      return r->pbx_calls->pdata[i];
+  return NULL;
+}
+
+static call *find_by_browser_dialog(void *user, const char *call_id, const char *tag_a,
+                                    const char *tag_b)
+{
+  router *r = user;
+
+  for (guint i = 0; i < r->pbx_calls->len; i++)
+    if (call_has_browser_dialog(r->pbx_calls->pdata[i], call_id, tag_a, tag_b))
+      return r->pbx_calls->pdata[i];
+  return NULL;
+}
+
 static call_env make_call_env(router *r)
 {
-  return (call_env){ .cfg = r->cfg, .id = r->dtls_id, .edge = r->edge, .pbx = r->pbx };
+  return (call_env){ .cfg = r->cfg, .id = r->dtls_id, .edge = r->edge, .pbx = r->pbx,
+                     .find_by_pbx_dialog = find_by_pbx_dialog,
+                     .find_by_browser_dialog = find_by_browser_dialog, .find_user = r };
 }
 
 static void start_call(router *r, ws_conn *conn, msg_t *msg)

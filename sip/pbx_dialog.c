@@ -688,6 +688,12 @@ const char *pbx_dialog_call_id(const pbx_dialog *d)
   return d->call_id;
 }
 
+void pbx_dialog_tags(const pbx_dialog *d, const char **local, const char **remote)
+{
+  *local = d->leg ? nta_leg_get_tag(d->leg) : NULL;
+  *remote = d->leg ? nta_leg_get_rtag(d->leg) : NULL;
+}
+
 void dialog_destroy(pbx_dialog *d)
 {
   retx_stop(d);

@@ -135,6 +135,8 @@ int pbx_dialog_cancel(pbx_dialog *d);
 int pbx_dialog_bye(pbx_dialog *d);
 
 bool pbx_dialog_confirmed(const pbx_dialog *d); /* a 2xx went out or came in */
+/* rtcsipd's tag and the PBX's (NULL while unknown). */
+void pbx_dialog_tags(const pbx_dialog *d, const char **local, const char **remote);
 
 /* The answer to an offer from on_offer: a 2xx (SDP required for a
  * re-INVITE; for a re-INVITE without SDP it is rtcsipd's offer and the ACK
