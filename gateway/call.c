@@ -42,6 +42,7 @@ const char *call_phrase_for(int status)
   case 480: return "Temporarily Unavailable";
   case 487: return "Request Terminated";
   case 488: return "Not Acceptable Here";
+  case 491: return "Request Pending";
   case 500: return "Internal Server Error";
   case 503: return "Service Unavailable";
   default: return "Error";
