@@ -43,6 +43,10 @@ static const call_transition table[] = {
   ROW(TO_PBX_EARLY, MEDIA_FAILED, TO_PBX_CANCELLING, A(REJECT_BROWSER) | A(CANCEL_PBX), SC_NOT_ACCEPTABLE_HERE),
   ROW(TO_PBX_EARLY, MEDIA_TIMEOUT, TO_PBX_CANCELLING, A(REJECT_BROWSER) | A(CANCEL_PBX), SC_REQUEST_TIMEOUT),
   ROW(TO_PBX_EARLY, SHUTDOWN, TO_PBX_CANCELLING, A(REJECT_BROWSER) | A(CANCEL_PBX), SC_SERVICE_UNAVAILABLE),
+  /* an UPDATE from the PBX before the answer (its early media moves): answered
+   * here, as browsers refuse offers in an early dialog */
+  ROW(TO_PBX_EARLY, PBX_REOFFER, TO_PBX_EARLY, A(UPDATE_MEDIA) | A(ANSWER_REOFFER_PBX), 0),
+  ROW(TO_PBX_EARLY, PBX_REFRESH, TO_PBX_EARLY, A(UPDATE_MEDIA) | A(ANSWER_REOFFER_PBX), 0),
 
   /* the browser has its final answer; the PBX's INVITE is being cancelled.
    * The CANCEL/200 race: a 2xx that crossed the CANCEL is ACKed and ended. */

@@ -718,13 +718,17 @@ void call_midcall_on_offer(void *user, pbx_dialog_rq *rq, msg_t *request)
   size_t len;
   bool changes_browser;
 
-  if (!in_call(c) || !c->pbx_sdp || c->pbx_offer_rq) {
+  if ((!in_call(c) && c->state != CALL_TO_PBX_EARLY) || c->pbx_offer_rq) {
     pbx_dialog_answer_offer(c->pd, rq, 491, "Request Pending", NULL);
     return;
   }
   if (!call_has_sdp(request, &text, &len)) {
     /* no SDP: rtcsipd offers its current SDP in the 200, the answer comes in
      * the ACK (on_ack_sdp) */
+    if (!c->pbx_sdp || !c->browser_sdp) {
+      pbx_dialog_answer_offer(c->pd, rq, 488, "Not Acceptable Here", NULL);
+      return;
+    }
     g_autofree char *offer = NULL;
     sdp_plain_local local = call_plain_local(c);
     if (sdp_plain_answer_from_webrtc(c->pbx_sdp, c->browser_sdp, &local, &offer, &why) < 0)
@@ -738,7 +742,7 @@ void call_midcall_on_offer(void *user, pbx_dialog_rq *rq, msg_t *request)
     pbx_dialog_answer_offer(c->pd, rq, 488, "Not Acceptable Here", NULL);
     return;
   }
-  changes_browser = p->dir != c->pbx_sdp->dir;
+  changes_browser = c->pbx_sdp && p->dir != c->pbx_sdp->dir;
   c->pbx_offer_rq = rq;
   c->pbx_offer_sdp = p;
   call_dispatch(c, changes_browser ? CALL_EV_PBX_REOFFER : CALL_EV_PBX_REFRESH, 0, NULL);

@@ -19,7 +19,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { withEnv, randomToken, testsDir, waitFor, sleep, VALGRIND_SLOWDOWN } from '../lib/harness.mjs';
+import { withEnv, freePort, randomToken, testsDir, waitFor, sleep, VALGRIND_SLOWDOWN } from '../lib/harness.mjs';
 import { SipWsClient, parseSip, params, uriOf, webrtcAnswer } from '../lib/sipclient.mjs';
 
 const SLOW = VALGRIND_SLOWDOWN;
@@ -358,4 +358,28 @@ test('session refresh that fails: the PBX answers rtcsipd\'s refresh 481 -> BYE 
     assert.ok(methods.includes('BYE'), `BYE at SIPp: ${methods}`);
     const inv = traced(s.requests[0]);
     assert.match(inv.get('session-expires') || '', /^4\b/, `Session-Expires in rtcsipd's INVITE: ${inv.get('session-expires')}`);
+  }));
+
+// An UPDATE from the PBX before it answers (its early media moves to another
+// port): rtcsipd answers it itself with a plain SDP (browsers refuse offers
+// in an early dialog), the call goes on and is answered.
+test('UPDATE before the answer: the PBX moves its early media -> 200 with rtcsipd\'s plain answer, the call is answered',
+  { timeout: TEST_TIMEOUT }, () => withEnv('midcall-early-update', async (env) => {
+    const newPort = await freePort();
+    const { uas, gw, alice } = await outgoingSetup(env, { scenario: 'it_mid_uas_early_update.xml',
+      vars: { NEW_PORT: newPort, BYE_TIMEOUT_MS: 10000 * SLOW } });
+    const call = invite(alice);
+    const ok1 = await finalResponse(alice, call);
+    assert.equal(ok1.status, 200, `${ok1.status} ${ok1.reason}`);
+    assert.ok(responsesTo(alice, call, 'INVITE', 1).some((r) => r.status === 183), '183 relayed');
+    ack(alice, call, ok1, 1);
+    await sleep(300);
+    const b = await byeFromBrowser(alice, call, ok1, 2);
+    assert.equal(b.status, 200, `BYE: ${b.status} ${b.reason}`);
+    await ended(gw, 'BYE from the browser');
+    const s = await uas.result();
+    assert.equal(s.code, 0, `SIPp UAS (183, UPDATE -> 200 with SDP, 200):\n${nb(s.errors)}\n${nb(s.messages)}`);
+    assert.match(gw.logs(), /\[call-\d+\] state to-pbx-early -> to-pbx-early \(pbx-(reoffer|refresh); UPDATE_MEDIA\|ANSWER_REOFFER_PBX\)/);
+    assert.match(gw.logs(), new RegExp(`\\[call-\\d+\\] media: PBX at 127\\.0\\.0\\.1:${newPort},`),
+      'the RTP toward the PBX follows its new port');
   }));

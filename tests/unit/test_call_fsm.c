@@ -209,6 +209,12 @@ static const scenario scenarios[] = {
     { CALL_EV_BROWSER_TRANSFER, CALL_REOFFER_TO_PBX, A(RELAY_TO_PBX), 0 },
     { CALL_EV_PBX_TRANSFER, CALL_REOFFER_TO_PBX, A(RELAY_TO_BROWSER), 0 },
     END } },
+  { "an UPDATE from the PBX while it rings is answered here", {
+    { CALL_EV_BROWSER_INVITE, CALL_TO_PBX_TRYING, A(INVITE_PBX), 0 },
+    { CALL_EV_PBX_EARLY_MEDIA, CALL_TO_PBX_EARLY, A(PROVISIONAL_TO_BROWSER) | A(START_MEDIA), 0 },
+    { CALL_EV_PBX_REOFFER, CALL_TO_PBX_EARLY, A(UPDATE_MEDIA) | A(ANSWER_REOFFER_PBX), 0 },
+    { CALL_EV_PBX_ANSWER, CALL_CONFIRMED, A(ACK_PBX) | A(ANSWER_BROWSER) | A(START_MEDIA), 0 },
+    END } },
   { "the daemon stops mid-call", {
     { CALL_EV_BROWSER_INVITE, CALL_TO_PBX_TRYING, A(INVITE_PBX), 0 },
     { CALL_EV_PBX_ANSWER, CALL_CONFIRMED, A(ACK_PBX) | A(ANSWER_BROWSER) | A(START_MEDIA), 0 },
@@ -358,8 +364,9 @@ static bool event_possible(const model *m, call_event e)
   case CALL_EV_BROWSER_REFRESH:
     return (m->open & OPEN_BROWSER_DIALOG) && !(m->open & OPEN_BROWSER_OFFER_IN);
   case CALL_EV_PBX_REOFFER:
-  case CALL_EV_PBX_REFRESH:
-    return (m->open & OPEN_PBX_DIALOG) && !(m->open & OPEN_PBX_OFFER_IN);
+  case CALL_EV_PBX_REFRESH: /* UPDATE: also in the early dialog of our INVITE */
+    return ((m->open & OPEN_PBX_DIALOG) || m->state == CALL_TO_PBX_EARLY) &&
+           !(m->open & OPEN_PBX_OFFER_IN);
   case CALL_EV_PBX_REOFFER_ANSWER:
   case CALL_EV_PBX_REOFFER_REJECT: return m->open & OPEN_PBX_OFFER_OUT;
   case CALL_EV_BROWSER_REOFFER_ANSWER:
