@@ -855,34 +855,16 @@ void call_shutdown(call *c)
 static gboolean on_release(gpointer user)
 {
   call *c = user;
-  browser_leg_stats ls = { 0 };
-  rtp_socket_stats rs = { 0 };
-  media_bridge_stats bs = { 0 };
   gint64 from = c->answered_at ? c->answered_at : c->started_at;
+  g_autofree char *media = media_bridge_summary(c->leg, c->rtp, c->bridge);
 
   c->release_idle = 0;
-  if (c->leg)
-    browser_leg_get_stats(c->leg, &ls);
-  if (c->rtp)
-    rtp_socket_get_stats(c->rtp, &rs);
-  if (c->bridge)
-    media_bridge_get_stats(c->bridge, &bs);
   g_clear_pointer(&c->bridge, media_bridge_free);
   g_clear_pointer(&c->leg, browser_leg_free);
   g_clear_pointer(&c->rtp, rtp_socket_free);
-  log_id(c->name, LOG_NOTICE,
-         "call ended: cause %s, %.1f s%s, browser->rtcsipd %" G_GUINT64_FORMAT " rtp/%"
-         G_GUINT64_FORMAT " bytes %" G_GUINT64_FORMAT " rtcp, rtcsipd->browser %" G_GUINT64_FORMAT
-         " rtp/%" G_GUINT64_FORMAT " bytes %" G_GUINT64_FORMAT " rtcp, pbx->rtcsipd %"
-         G_GUINT64_FORMAT " rtp/%" G_GUINT64_FORMAT " bytes %" G_GUINT64_FORMAT
-         " rtcp, rtcsipd->pbx %" G_GUINT64_FORMAT " rtp/%" G_GUINT64_FORMAT " bytes %"
-         G_GUINT64_FORMAT " rtcp, srtp auth failures %" G_GUINT64_FORMAT ", drops %"
-         G_GUINT64_FORMAT,
-         c->cause ? c->cause : "?", (double)(c->ended_at - from) / G_USEC_PER_SEC,
-         c->answered_at ? "" : " (not answered)", ls.rtp_in, ls.rtp_in_bytes, ls.rtcp_in,
-         ls.rtp_out, ls.rtp_out_bytes, ls.rtcp_out, rs.rtp_in, rs.rtp_in_bytes, rs.rtcp_in,
-         rs.rtp_out, rs.rtp_out_bytes, rs.rtcp_out, ls.auth_failures,
-         ls.drops_in + ls.drops_out + rs.drops_in + rs.drops_out + bs.drops);
+  log_id(c->name, LOG_NOTICE, "call ended: cause %s, %.1f s%s, %s", c->cause ? c->cause : "?",
+         (double)(c->ended_at - from) / G_USEC_PER_SEC, c->answered_at ? "" : " (not answered)",
+         media);
   if (c->cb.on_ended)
     c->cb.on_ended(c->user, c); /* may free C */
   return G_SOURCE_REMOVE;

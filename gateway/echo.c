@@ -66,26 +66,15 @@ bool echo_is_target(const config *cfg, msg_t *request)
 static gboolean on_release(gpointer user)
 {
   echo_call *c = user;
-  browser_leg_stats ls = { 0 };
-  media_bridge_stats bs = { 0 };
   gint64 from = c->answered_at ? c->answered_at : c->started_at;
+  g_autofree char *media = media_bridge_summary(c->leg, NULL, c->bridge);
 
   c->release_idle = 0;
-  if (c->leg)
-    browser_leg_get_stats(c->leg, &ls);
-  if (c->bridge)
-    media_bridge_get_stats(c->bridge, &bs);
   g_clear_pointer(&c->bridge, media_bridge_free);
   g_clear_pointer(&c->leg, browser_leg_free);
-  log_id(c->name, LOG_NOTICE,
-         "call ended: cause %s, %.1f s%s, browser->rtcsipd %" G_GUINT64_FORMAT " rtp/%"
-         G_GUINT64_FORMAT " bytes %" G_GUINT64_FORMAT " rtcp, rtcsipd->browser %" G_GUINT64_FORMAT
-         " rtp/%" G_GUINT64_FORMAT " bytes %" G_GUINT64_FORMAT " rtcp, srtp auth failures %"
-         G_GUINT64_FORMAT ", drops %" G_GUINT64_FORMAT,
-         c->end_cause, (double)(c->ended_at - from) / G_USEC_PER_SEC,
-         c->answered_at ? "" : " (not answered)", ls.rtp_in, ls.rtp_in_bytes, ls.rtcp_in,
-         ls.rtp_out, ls.rtp_out_bytes, ls.rtcp_out, ls.auth_failures,
-         ls.drops_in + ls.drops_out + bs.drops);
+  log_id(c->name, LOG_NOTICE, "call ended: cause %s, %.1f s%s, %s", c->end_cause,
+         (double)(c->ended_at - from) / G_USEC_PER_SEC, c->answered_at ? "" : " (not answered)",
+         media);
   if (c->cb.on_ended)
     c->cb.on_ended(c->user, c); /* may free C */
   return G_SOURCE_REMOVE;

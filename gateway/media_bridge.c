@@ -419,3 +419,33 @@ void media_bridge_get_stats(const media_bridge *b, media_bridge_stats *out)
 {
   *out = b->stats;
 }
+
+char *media_bridge_summary(const browser_leg *leg, const rtp_socket *rtp, const media_bridge *b)
+{
+  browser_leg_stats ls = { 0 };
+  rtp_socket_stats rs = { 0 };
+  media_bridge_stats bs = { 0 };
+  GString *out = g_string_new(NULL);
+
+  if (leg)
+    browser_leg_get_stats(leg, &ls);
+  if (rtp)
+    rtp_socket_get_stats(rtp, &rs);
+  if (b)
+    media_bridge_get_stats(b, &bs);
+  g_string_append_printf(out, "browser->rtcsipd %" G_GUINT64_FORMAT " rtp/%" G_GUINT64_FORMAT
+                         " bytes %" G_GUINT64_FORMAT " rtcp, rtcsipd->browser %" G_GUINT64_FORMAT
+                         " rtp/%" G_GUINT64_FORMAT " bytes %" G_GUINT64_FORMAT " rtcp, ",
+                         ls.rtp_in, ls.rtp_in_bytes, ls.rtcp_in, ls.rtp_out, ls.rtp_out_bytes,
+                         ls.rtcp_out);
+  if (rtp)
+    g_string_append_printf(out, "pbx->rtcsipd %" G_GUINT64_FORMAT " rtp/%" G_GUINT64_FORMAT
+                           " bytes %" G_GUINT64_FORMAT " rtcp, rtcsipd->pbx %" G_GUINT64_FORMAT
+                           " rtp/%" G_GUINT64_FORMAT " bytes %" G_GUINT64_FORMAT " rtcp, ",
+                           rs.rtp_in, rs.rtp_in_bytes, rs.rtcp_in, rs.rtp_out, rs.rtp_out_bytes,
+                           rs.rtcp_out);
+  g_string_append_printf(out, "srtp auth failures %" G_GUINT64_FORMAT ", drops %" G_GUINT64_FORMAT,
+                         ls.auth_failures,
+                         ls.drops_in + ls.drops_out + rs.drops_in + rs.drops_out + bs.drops);
+  return g_string_free(out, FALSE);
+}

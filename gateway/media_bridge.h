@@ -106,3 +106,9 @@ void media_bridge_forward_dtmf(media_bridge *b, bool from_browser, bool forward)
 void media_bridge_set_sending(media_bridge *b, bool to_pbx, bool sending);
 
 void media_bridge_get_stats(const media_bridge *b, media_bridge_stats *out);
+
+/* The media counters of a call for its summary log line (g_malloc'd):
+ * "browser->rtcsipd N rtp/N bytes N rtcp, rtcsipd->browser ..., [pbx->rtcsipd
+ * ..., rtcsipd->pbx ..., ]srtp auth failures N, drops N".  Any of the three
+ * may be NULL (no PBX socket: no pbx parts). */
+char *media_bridge_summary(const browser_leg *leg, const rtp_socket *rtp, const media_bridge *b);
