@@ -243,7 +243,8 @@ static char *transfer_headers(msg_t *msg)
  * browser dialog (attended transfer): the same URI with that call's PBX
  * dialog in the Replaces instead (to-tag: the PBX's, which is the local tag
  * of whoever receives the Replaces, RFC 3891), as a Refer-To value.  NULL:
- * no Replaces, keep the Refer-To as it is.  *unknown: it names no call here. */
+ * no Replaces, keep the Refer-To as it is.  *unknown: it names no call of
+ * this browser's. */
 static char *refer_to_for_pbx(call *c, msg_t *rq, bool *unknown)
 {
   su_home_t home[1] = { SU_HOME_INIT(home) };
@@ -268,7 +269,8 @@ static char *refer_to_for_pbx(call *c, msg_t *rq, bool *unknown)
   other = c->find_by_browser_dialog
     ? c->find_by_browser_dialog(c->find_user, rp->rp_call_id, rp->rp_to_tag, rp->rp_from_tag)
     : NULL;
-  if (!other || !call_pbx_dialog_ids(other, &cid, &local, &remote)) {
+  /* only a call of the same browser (WebSocket), never someone else's */
+  if (!other || other->flow != c->flow || !call_pbx_dialog_ids(other, &cid, &local, &remote)) {
     *unknown = true;
     goto done;
   }
@@ -295,7 +297,13 @@ static bool body_of(msg_t *msg, char **type, char **body)
   *type = *body = NULL;
   if (!sip->sip_payload || !sip->sip_payload->pl_len || !sip->sip_content_type)
     return false;
-  *type = g_strdup(sip->sip_content_type->c_type);
+  /* the whole value: message/sipfrag;version=2.0 keeps its parameter */
+  {
+    su_home_t home[1] = { SU_HOME_INIT(home) };
+    char *v = sip_header_as_string(home, (const sip_header_t *)sip->sip_content_type);
+    *type = g_strdup(v ? v : sip->sip_content_type->c_type);
+    su_home_deinit(home);
+  }
   *body = g_strndup(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
   return true;
 }
