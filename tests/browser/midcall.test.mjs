@@ -18,7 +18,7 @@
 //     the browser gets RTP before its call is confirmed;
 //   - ICE restart from the browser: answered by rtcsipd itself (new ICE
 //     credentials), media goes on, the PBX sees no re-INVITE;
-//   - blind transfer: JsSIP refer() -> REFER to SIPp, 202, NOTIFY (sipfrag 200)
+//   - blind transfer: JsSIP refer() / SIP.js refer() -> REFER to SIPp, 202, NOTIFY (sipfrag 200)
 //     back to the browser.
 //
 // Runs in a loopback-only network namespace with Chromium's loopback ICE (see
@@ -685,7 +685,7 @@ for (const { lib, name: LIB } of LIBS) {
 }
 
 // ---------------------------------------------------------------------------
-// 7. Blind transfer (JsSIP refer).
+// 7. Blind transfer (JsSIP refer, SIP.js refer).
 
 const REFER_TO = `sip:bob@${DOMAIN}`;
 
@@ -706,6 +706,34 @@ midcallTest(`JsSIP transfers the call (REFER to ${REFER_TO}): SIPp answers 202 a
   assert.match(notify.body || '', /^SIP\/2\.0 200/, 'the sipfrag');
   await hangup(ctx);
   const s = await sippDone(ctx.uas, 'JsSIP', 10000 * SLOW);
+  const refer = sippRequests(s.trace, 'REFER')[0];
+  assert.match(refer.msg.get('refer-to'), new RegExp(escapeRe(REFER_TO)), 'Refer-To at SIPp');
+});
+
+midcallTest(`SIP.js transfers the call (REFER to ${REFER_TO}): SIPp answers 202 and NOTIFYs 200, SIP.js's refer is accepted`, {
+  lib: 'sipjs', LIB: 'SIP.js', scenario: 'mid_refer_uas.xml',
+  vars: { REFER_TO: 'sip:bob@', REFER_TIMEOUT_MS: 15000 * SLOW, ANSWER_TIMEOUT_MS: 5000 * SLOW },
+}, async (ctx) => {
+  const { t, agent } = ctx;
+  await callAndConfirm(ctx);
+  assert.equal(await agent.call('sipjsRefer', { target: REFER_TO }), true, 'SIP.js refer() sent the REFER');
+  const acc = await expect(ctx, async () => (await midEvents(agent, 'sipjs')).find((e) => e.type === 'refer-accepted' ||
+    e.type === 'refer-rejected' || e.type === 'refer-error'), 8000 * SLOW, 'SIP.js\'s refer to be accepted or fail');
+  if (acc.type !== 'refer-accepted') await fail(ctx, `SIP.js's refer: ${JSON.stringify(acc)}`);
+  assert.equal(acc.status, 202, `SIP.js's refer answered 202: ${JSON.stringify(acc)}`);
+  const n = await expect(ctx, async () => (await midEvents(agent, 'sipjs')).find((e) => e.type === 'refer-notify'),
+    8000 * SLOW, 'the NOTIFY of the refer to reach SIP.js\'s onNotify');
+  t.diagnostic(`SIP.js: ${JSON.stringify(await midEvents(agent, 'sipjs'))}`);
+  assert.match(n.body, /^SIP\/2\.0 200/, 'the sipfrag (onNotify)');
+  assert.match(n.subscriptionState || '', /^terminated/, 'Subscription-State (onNotify)');
+  const msgs = await pageSip(ctx);
+  const notify = msgs.find((m) => m.dir === 'in' && m.method === 'NOTIFY');
+  assert.ok(notify, `the NOTIFY reached the page:\n${trace(msgs)}`);
+  assert.match(notify.body || '', /^SIP\/2\.0 200/, 'the sipfrag');
+  await expect(ctx, async () => (await pageSip(ctx)).find((m) => m.dir === 'out' && m.isResponse &&
+    m.get('cseq') === notify.get('cseq') && m.status === 200), 5000 * SLOW, 'SIP.js to answer the NOTIFY 200');
+  await hangup(ctx);
+  const s = await sippDone(ctx.uas, 'SIP.js', 10000 * SLOW);
   const refer = sippRequests(s.trace, 'REFER')[0];
   assert.match(refer.msg.get('refer-to'), new RegExp(escapeRe(REFER_TO)), 'Refer-To at SIPp');
 });

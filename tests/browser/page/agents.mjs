@@ -466,6 +466,35 @@ T.jssipRefer = ({ target }) => {
   return true;
 };
 
+// SIP.js session.refer(makeURI(TARGET), { requestDelegate, onNotify }): the
+// REFER's answer as 'refer-accepted' / 'refer-rejected' (status), each NOTIFY
+// of the refer subscription as 'refer-notify' ({ event, subscriptionState,
+// contentType, body }; accepted with a 200), a throw as 'refer-error'.
+T.sipjsRefer = async ({ target }) => {
+  const rec = midRec('sipjs');
+  try {
+    await sipjsInviter.refer(SIP.UserAgent.makeURI(target), {
+      requestDelegate: {
+        onAccept: (r) => rec('refer-accepted', responseDetail(r.message)),
+        onReject: (r) => rec('refer-rejected', responseDetail(r.message)),
+      },
+      onNotify: (n) => {
+        const req = n.request;
+        rec('refer-notify', {
+          event: req.getHeader('Event'), subscriptionState: req.getHeader('Subscription-State'),
+          contentType: req.getHeader('Content-Type'), body: req.body || '',
+        });
+        n.accept();
+      },
+    });
+    rec('refer-sent', { target });
+    return true;
+  } catch (e) {
+    rec('refer-error', { error: String(e.message || e) });
+    return false;
+  }
+};
+
 // SIP.js: records re-INVITEs received (the session's delegate.onInvite, which
 // SIP.js calls after it answered them) and INFOs.
 T.sipjsWatch = () => {
