@@ -116,10 +116,7 @@ static pbx_dialog *dialog_new(pbx_link *link, const pbx_dialog_callbacks *cb, vo
 
 static void retx_stop(pbx_dialog *d)
 {
-  if (d->retx_timer) {
-    su_timer_destroy(d->retx_timer);
-    d->retx_timer = NULL;
-  }
+  timer_stop(&d->retx.timer);
 }
 
 /* A request for the owner's on_request, answered with what it returns. */
@@ -507,30 +504,55 @@ static int uas_send(pbx_dialog *d, int status, const char *phrase, const char *s
   return dialog_reply(d, d->irq, status, phrase, sdp, &d->invite_terms);
 }
 
+/* Arms R for a 2xx to an INVITE just sent: over UDP it goes again after T1;
+ * otherwise only the wait of 64*T1 for the ACK runs. */
+void dialog_retx_start(pbx_dialog *d, ok_retx *r, su_timer_f fn, bool unreliable)
+{
+  r->elapsed = 0;
+  r->interval = unreliable ? T1_MS : T1X64_MS;
+  timer_start(d, &r->timer, fn, r->interval);
+}
+
+/* On R's timer FN.  false: 64*T1 passed without the ACK (the caller stops R
+ * and calls dialog_no_ack); true: R is armed again (T1 doubling up to T2) and
+ * the caller sends the 2xx again (over UDP). */
+bool dialog_retx_due(pbx_dialog *d, ok_retx *r, su_timer_f fn, bool unreliable)
+{
+  r->elapsed += r->interval;
+  if (r->elapsed >= T1X64_MS)
+    return false;
+  r->interval = unreliable ? MIN(2 * r->interval, (unsigned)T2_MS) : T1X64_MS;
+  timer_start(d, &r->timer, fn, MIN(r->interval, (unsigned)T1X64_MS - r->elapsed));
+  return true;
+}
+
+/* Reports the 2xx WHAT ("the 200") never ACKed: on_ack_timeout. */
+void dialog_no_ack(pbx_dialog *d, const char *what)
+{
+  log_id(d->name, LOG_INFO, "pbx dialog: no ACK for %s in %u s", what, T1X64_MS / 1000);
+  if (d->cb.on_ack_timeout) {
+    enter(d);
+    d->cb.on_ack_timeout(d->user);
+    leave(d);
+  }
+}
+
 static void on_retx_timer(su_root_magic_t *rm, su_timer_t *t, su_timer_arg_t *arg)
 {
   pbx_dialog *d = (pbx_dialog *)arg;
+  char what[16];
 
   (void)rm;
   (void)t;
   if (d->acked || d->freed)
     return;
-  d->retx_elapsed += d->retx_interval;
-  if (d->retx_elapsed >= T1X64_MS) {
+  if (!dialog_retx_due(d, &d->retx, on_retx_timer, true)) {
     retx_stop(d);
-    log_id(d->name, LOG_INFO, "pbx dialog: no ACK for the %d in %u s", d->final_status,
-           T1X64_MS / 1000);
-    if (d->cb.on_ack_timeout) {
-      enter(d);
-      d->cb.on_ack_timeout(d->user);
-      leave(d);
-    }
+    g_snprintf(what, sizeof what, "the %d", d->final_status);
+    dialog_no_ack(d, what);
     return;
   }
   uas_send(d, d->final_status, d->final_phrase, d->final_sdp);
-  d->retx_interval = MIN(2 * d->retx_interval, (unsigned)T2_MS);
-  su_timer_set_interval(d->retx_timer, on_retx_timer, (su_timer_arg_t *)d,
-                        MIN(d->retx_interval, (unsigned)T1X64_MS - d->retx_elapsed));
 }
 
 static int on_irq_event(nta_incoming_magic_t *magic, nta_incoming_t *irq, sip_t const *sip)
@@ -630,13 +652,8 @@ int pbx_dialog_respond(pbx_dialog *d, int status, const char *phrase, const char
     d->final_status = status;
     d->final_phrase = su_strdup(d->home, phrase);
     d->final_sdp = su_strdup(d->home, sdp);
-    if (d->unreliable) {
-      d->retx_timer = su_timer_create(su_root_task(pbx_link_root(d->link)), T1_MS);
-      d->retx_interval = T1_MS;
-      d->retx_elapsed = 0;
-      if (d->retx_timer)
-        su_timer_set(d->retx_timer, on_retx_timer, (su_timer_arg_t *)d);
-    }
+    if (d->unreliable)
+      dialog_retx_start(d, &d->retx, on_retx_timer, true);
   }
   log_id(d->name, LOG_DEBUG, "pbx dialog: answered the PBX's INVITE %d", status);
   return 0;

@@ -33,6 +33,12 @@ typedef struct {
   bool require;     /* the 2xx says Require: timer (the PBX supports it) */
 } session_terms;
 
+/* A 2xx to an INVITE sent again until its ACK (RFC 3261 13.3.1.4) */
+typedef struct {
+  su_timer_t *timer;
+  unsigned interval, elapsed; /* ms */
+} ok_retx;
+
 struct pbx_dialog {
   su_home_t home[1];
   pbx_link *link;
@@ -65,8 +71,7 @@ struct pbx_dialog {
   int final_status;    /* 2xx sent: status, phrase, sdp kept for retransmissions */
   char *final_phrase;
   char *final_sdp;
-  su_timer_t *retx_timer;
-  unsigned retx_interval, retx_elapsed;
+  ok_retx retx;
 
   /* either role */
   nta_outgoing_t *bye;
@@ -110,8 +115,7 @@ struct pbx_dialog {
   uint32_t re_cseq;
   char *re_sdp;          /* g_malloc */
   session_terms re_terms;
-  su_timer_t *re_timer;
-  unsigned re_interval, re_elapsed;
+  ok_retx re_retx;
 };
 
 /* ---- pbx_dialog.c ---- */
@@ -121,6 +125,9 @@ int dialog_reply(pbx_dialog *d, nta_incoming_t *irq, int status, const char *phr
                  const char *sdp, const session_terms *t);
 int dialog_send_ack_cseq(pbx_dialog *d, nta_leg_t *leg, uint32_t cseq);
 int dialog_request_to_owner(pbx_dialog *d, nta_incoming_t *irq, sip_t const *sip);
+void dialog_retx_start(pbx_dialog *d, ok_retx *r, su_timer_f fn, bool unreliable);
+bool dialog_retx_due(pbx_dialog *d, ok_retx *r, su_timer_f fn, bool unreliable);
+void dialog_no_ack(pbx_dialog *d, const char *what);
 
 /* ---- pbx_dialog_session.c ---- */
 

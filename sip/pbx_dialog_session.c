@@ -180,7 +180,7 @@ static void session_expired(pbx_dialog *d, const char *why)
 
 void dialog_reinvite_done(pbx_dialog *d)
 {
-  timer_stop(&d->re_timer);
+  timer_stop(&d->re_retx.timer);
   if (d->re_irq) {
     nta_incoming_destroy(d->re_irq);
     d->re_irq = NULL;
@@ -198,22 +198,13 @@ static void on_re_timer(su_root_magic_t *rm, su_timer_t *t, su_timer_arg_t *arg)
   (void)t;
   if (d->freed || !d->re_irq)
     return;
-  d->re_elapsed += d->re_interval;
-  if (d->re_elapsed >= T1X64_MS) {
+  if (!dialog_retx_due(d, &d->re_retx, on_re_timer, unreliable(d))) {
     dialog_reinvite_done(d);
-    log_id(d->name, LOG_INFO, "pbx dialog: no ACK for the 2xx to a re-INVITE in %u s",
-           T1X64_MS / 1000);
-    if (d->cb.on_ack_timeout) {
-      enter(d);
-      d->cb.on_ack_timeout(d->user);
-      leave(d);
-    }
+    dialog_no_ack(d, "the 2xx to a re-INVITE");
     return;
   }
   if (unreliable(d))
     dialog_reply(d, d->re_irq, 200, NULL, d->re_sdp, &d->re_terms);
-  d->re_interval = unreliable(d) ? MIN(2 * d->re_interval, (unsigned)T2_MS) : T1X64_MS;
-  timer_start(d, &d->re_timer, on_re_timer, MIN(d->re_interval, (unsigned)T1X64_MS - d->re_elapsed));
 }
 
 /* 200 with SDP to a re-INVITE (IRQ taken); kept until the ACK. */
@@ -229,9 +220,7 @@ static int reinvite_ok(pbx_dialog *d, nta_incoming_t *irq, const char *phrase, c
   d->re_cseq = nta_incoming_cseq(irq);
   d->re_sdp = g_strdup(sdp);
   d->re_terms = t;
-  d->re_elapsed = 0;
-  d->re_interval = unreliable(d) ? T1_MS : T1X64_MS;
-  timer_start(d, &d->re_timer, on_re_timer, d->re_interval);
+  dialog_retx_start(d, &d->re_retx, on_re_timer, unreliable(d));
   return 0;
 }
 
