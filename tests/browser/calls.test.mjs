@@ -31,15 +31,14 @@ await runInLoopbackNetns();
 
 const { default: test } = await import('node:test');
 const { default: assert } = await import('node:assert/strict');
-const { withEnv, waitFor, sleep, freePort, udpPortInUse, randomToken, VALGRIND_SLOWDOWN } =
-  await import('../lib/harness.mjs');
-const { parseSip } = await import('../lib/sipclient.mjs');
+const { withEnv, waitFor, sleep, udpPortInUse, VALGRIND_SLOWDOWN } = await import('../lib/harness.mjs');
 const { DOMAIN, sipFrames } = await import('./lib/steps.mjs');
+const {
+  SIPP_URI, escapeRe, block, trace, sippTrace, sippRequests, sippSummary, callLog, sippMediaPort,
+  startAll: startAllOn, startSippUas, sippDone, startAndRegister, callEvents, placeCall, outcomeOf, endOf,
+} = await import('./lib/calls.mjs');
 
 const SLOW = VALGRIND_SLOWDOWN;
-const ALICE = { username: 'alice', password: `pw-${randomToken(8)}` };
-const ALICE_URI = `sip:alice@${DOMAIN}`;
-const SIPP_URI = `sip:sipp@${DOMAIN}`;
 const MIN_PACKETS = 200; // 20 ms packets: 4 s of audio each way
 const MEDIA_TIMEOUT_MS = 12000;
 const SILENCE_RMS = 0.01; // the fake device's beep comes back at ~0.3 RMS
@@ -51,51 +50,6 @@ const LIBS = [
   { lib: 'jssip', name: 'JsSIP' },
   { lib: 'sipjs', name: 'SIP.js' },
 ];
-
-// ---------------------------------------------------------------------------
-// Text helpers.
-
-function escapeRe(s) {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-// Text for an assertion message: no CR, no blank line (it goes into a TAP
-// YAML block, which a blank line would end), the last 20000 characters.
-const block = (s) => {
-  const t = String(s).replace(/\r/g, '').replace(/\n\s*(?=\n)/g, '').trimEnd();
-  return t.length > 20000 ? `[...]\n${t.slice(-20000)}` : t;
-};
-
-// A one-line-per-message trace of the page's SIP: "out INVITE sip:..", "in 180 Ringing (1 INVITE)".
-function trace(msgs) {
-  return msgs.map((m) => `${m.dir} ${m.isResponse ? `${m.status} ${m.reason} (${m.get('cseq')})` : `${m.method} ${m.uri}`}`)
-    .join('\n');
-}
-
-// SIPp's message trace (-trace_msg) as [{ t (ms since the epoch), dir: 'sent'|'received', msg (parsed) }].
-function sippTrace(messages) {
-  const out = [];
-  const stamp = (t) => new Date(t.replace(' ', 'T').replace(/(\.\d{3})\d*$/, '$1')).getTime();
-  const parts = messages.split(/^-{10,} (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)\s*$/m);
-  for (let i = 1; i + 1 < parts.length; i += 2) {
-    const m = parts[i + 1].match(/^\s*\S+ message (sent|received)[^\n]*\n\s*\n?([\s\S]*)$/);
-    if (!m) continue;
-    let text = m[2].replace(/^\s+/, '').replace(/\r?\n/g, '\r\n');
-    if (!text.includes('\r\n\r\n')) text += '\r\n\r\n';
-    try {
-      out.push({ t: stamp(parts[i]), dir: m[1], msg: parseSip(text) });
-    } catch { /* not SIP */ }
-  }
-  return out;
-}
-
-const sippRequests = (tr, method) => tr.filter((e) => e.dir === 'received' && !e.msg.isResponse &&
-  (!method || e.msg.method === method));
-
-function sippSummary(tr) {
-  return tr.map((e) => `${new Date(e.t).toISOString().slice(11, 23)} ${e.dir} ` +
-    (e.msg.isResponse ? `${e.msg.status} (${e.msg.get('cseq')})` : `${e.msg.method} ${e.msg.uri}`)).join('\n');
-}
 
 // ---------------------------------------------------------------------------
 // rtcsipd's log.
@@ -139,8 +93,6 @@ async function callName(gw, callId) {
   return line.match(/\[(call-\d+)\]/)[1];
 }
 
-const callLog = (gw, name) => gw.child.output.split('\n').filter((l) => l.includes(`[${name}]`)).join('\n');
-
 // rtcsipd's end of call NAME: the summary, parsed, with the cause checked against CAUSE (a string or RegExp).
 async function callEnded(gw, name, cause, what) {
   const line = await waitForDaemonLine(gw, new RegExp(`\\[${name}\\] call ended: `), 0, 5000 * SLOW,
@@ -157,40 +109,9 @@ async function callEnded(gw, name, cause, what) {
 // ---------------------------------------------------------------------------
 // Setup.
 
-// A UDP port P for SIPp's -rtp_echo (it binds P and P + 2) with both free now.
-async function sippMediaPort() {
-  for (let i = 0; i < 50; i++) {
-    const p = await freePort();
-    if (p + 2 < 65535 && !(await udpPortInUse(p + 2)) && !(await udpPortInUse(p + 1))) return p;
-  }
-  throw new Error('no free port pair for SIPp\'s media');
-}
-
 // Kamailio (registrar; sip:sipp@DOMAIN routed to SIPP when given), rtcsipd in
 // front of it, the web server and Chromium.
-async function startAll(env, { sipp } = {}) {
-  const kam = await env.startKamailio({
-    domain: DOMAIN, users: [ALICE], sippRoutes: sipp ? [{ user: 'sipp', port: sipp.port }] : [],
-  });
-  const gw = await env.startRtcsipd({
-    pbxPort: kam.port, domains: [DOMAIN],
-    overrides: { media: { rtp_port_min: RTP_PORTS[0], rtp_port_max: RTP_PORTS[1] } },
-  });
-  const web = await startWebServer();
-  env.defer(() => web.close());
-  const browser = await launchChromium({ loopbackIce: true });
-  env.defer(() => browser.close());
-  return { kam, gw, web, browser };
-}
-
-// SIPp as the far end of a call from the browser (a UAS behind Kamailio), echoing RTP.
-async function startSippUas(env, scenario, vars, timeoutSec = 40) {
-  const mp = await sippMediaPort();
-  const uas = await env.startSipp({ scenario, vars, args: ['-rtp_echo', '-mp', String(mp)],
-    timeoutSec: timeoutSec * SLOW });
-  await uas.bound();
-  return uas;
-}
+const startAll = (env, { sipp } = {}) => startAllOn(env, { rtp: RTP_PORTS, sipp });
 
 // SIPp calls alice through Kamailio (call_uac.xml), echoing RTP.
 async function startSippUac(env, kam, vars, timeoutSec = 40) {
@@ -203,76 +124,28 @@ async function startSippUac(env, kam, vars, timeoutSec = 40) {
   });
 }
 
-// SIPp's outcome (after it exited), asserted: exit 0.  Returns its trace.
-async function sippDone(run, what, ms) {
-  const r = await run.result(ms);
-  const tr = sippTrace(r.messages);
-  assert.equal(r.code, 0, `${what}: SIPp's scenario (exit ${r.code}${r.timedOut ? ', killed: it did not end' : ''}):\n` +
-    `${block(r.errors)}\n--- SIPp's messages ---\n${sippSummary(tr)}\n--- SIPp's output ---\n${block(r.output.slice(-3000))}`);
-  r.trace = tr;
-  return r;
-}
-
-// The library LIB of the page started and registered as alice through rtcsipd.
-async function startAndRegister(agent, lib, gw) {
-  if (lib === 'jssip') {
-    await agent.call('jssipStart', { url: gw.wssUrl, uri: ALICE_URI, password: ALICE.password, debug: true });
-    const reg = await agent.waitForEvent('jssip', ['registered', 'registrationFailed', 'disconnected'], 15000);
-    assert.equal(reg.type, 'registered', `JsSIP REGISTER through rtcsipd: ${JSON.stringify(reg)}`);
-  } else {
-    const st = await agent.call('sipjsStart', { url: gw.wssUrl, uri: ALICE_URI, user: 'alice', password: ALICE.password,
-      debug: true });
-    assert.equal(st.started, true, `SIP.js UserAgent started (WebSocket to rtcsipd): ${JSON.stringify(st)}`);
-    const reg = await agent.waitForEvent('sipjs', ['registered', 'registrationFailed', 'registerError'], 15000);
-    assert.equal(reg.type, 'registered', `SIP.js REGISTER through rtcsipd: ${JSON.stringify(reg)}`);
-  }
-}
-
 // ---------------------------------------------------------------------------
 // The page's call.
-
-const callEvents = (agent, lib) => agent.events(`${lib}-call`);
 
 // What a failure message needs: the page's call events and SIP trace, rtcsipd's lines of call NAME.
 async function pageInfo(agent, lib, gw, name) {
   const events = (await callEvents(agent, lib).catch(() => [])).map((e) => JSON.stringify(e)).join('\n');
   const msgs = sipFrames(await agent.frames().catch(() => []));
-  const daemon = name ? callLog(gw, name) : gw.child.output.split('\n').filter((l) => /\[call-\d+\]/.test(l)).join('\n');
   return `--- ${lib} call events ---\n${block(events)}\n--- page SIP ---\n${trace(msgs)}\n` +
-    `--- rtcsipd ${name || 'calls'} ---\n${block(daemon)}`;
-}
-
-// Calls TARGET from LIB; OPTS: T.jssipCall's (badFingerprint).
-async function placeCall(agent, lib, target, opts = {}) {
-  if (lib === 'jssip') await agent.call('jssipCall', { target, ...opts });
-  else await agent.call('sipjsCall', { target, ...opts });
+    `--- rtcsipd ${name || 'calls'} ---\n${block(callLog(gw, name))}`;
 }
 
 // The first outcome of the page's call: 'confirmed' (JsSIP confirmed, SIP.js
 // Established), or 'failed' / 'ended' / 'terminated' (SIP.js) with the event.
 async function callOutcome(agent, lib, ms) {
-  return waitFor(async () => {
-    const evs = await callEvents(agent, lib);
-    for (const e of evs) {
-      if (lib === 'jssip') {
-        if (e.type === 'confirmed') return { outcome: 'confirmed', e };
-        if (e.type === 'failed' || e.type === 'ended') return { outcome: e.type, e };
-      } else {
-        if (e.type === 'state' && e.state === 'Established') return { outcome: 'confirmed', e };
-        if ((e.type === 'state' && e.state === 'Terminated') || e.type === 'inviteError' || e.type === 'acceptError') {
-          return { outcome: 'terminated', e };
-        }
-      }
-    }
-    return null;
-  }, ms, { interval: 50, what: `the ${lib} call to be answered or to fail` });
+  return waitFor(async () => outcomeOf(await callEvents(agent, lib), lib), ms,
+    { interval: 50, what: `the ${lib} call to be answered or to fail` });
 }
 
 // Waits (at most MS ms) for the page's call to end; returns the event (JsSIP ended/failed, SIP.js Terminated).
 async function callEnd(agent, lib, ms) {
-  return waitFor(async () => (await callEvents(agent, lib)).find((e) => (lib === 'jssip'
-    ? e.type === 'ended' || e.type === 'failed' : e.type === 'state' && e.state === 'Terminated')), ms,
-  { interval: 50, what: `the ${lib} call to end` });
+  return waitFor(async () => endOf(await callEvents(agent, lib), lib), ms,
+    { interval: 50, what: `the ${lib} call to end` });
 }
 
 // The page's outgoing INVITE (the first) and rtcsipd's final response to it.

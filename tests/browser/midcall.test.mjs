@@ -33,15 +33,14 @@ const { default: test } = await import('node:test');
 const { default: assert } = await import('node:assert/strict');
 const { default: dgram } = await import('node:dgram');
 const { default: fs } = await import('node:fs');
-const { withEnv, waitFor, sleep, freePort, udpPortInUse, randomToken, VALGRIND_SLOWDOWN } =
-  await import('../lib/harness.mjs');
-const { parseSip } = await import('../lib/sipclient.mjs');
+const { withEnv, waitFor, sleep, VALGRIND_SLOWDOWN } = await import('../lib/harness.mjs');
 const { DOMAIN, sipFrames } = await import('./lib/steps.mjs');
+const {
+  SIPP_URI, escapeRe, block, trace, sippTrace, sippRequests, sippSummary, callLog, startAll: startAllOn,
+  startSippUas: startSippUasOn, sippDone, startAndRegister, callEvents, placeCall, outcomeOf, endOf,
+} = await import('./lib/calls.mjs');
 
 const SLOW = VALGRIND_SLOWDOWN;
-const ALICE = { username: 'alice', password: `pw-${randomToken(8)}` };
-const ALICE_URI = `sip:alice@${DOMAIN}`;
-const SIPP_URI = `sip:sipp@${DOMAIN}`;
 const RTP_PORTS = [23000, 23999]; // rtcsipd's [media] rtp_port_min/max here (calls.test.mjs: 22000-22999)
 const TEST_TIMEOUT = 45000 * SLOW;
 const FLOWING = 50; // RTP packets the browser must have received before a mid-call step (1 s of 20 ms packets)
@@ -54,42 +53,7 @@ const LIBS = [
 ];
 
 // ---------------------------------------------------------------------------
-// Text helpers (as calls.test.mjs).
-
-const block = (s) => {
-  const t = String(s).replace(/\r/g, '').replace(/\n\s*(?=\n)/g, '').trimEnd();
-  return t.length > 20000 ? `[...]\n${t.slice(-20000)}` : t;
-};
-
-function trace(msgs) {
-  return msgs.map((m) => `${m.dir} ${m.isResponse ? `${m.status} ${m.reason} (${m.get('cseq')})` : `${m.method} ${m.uri}`}`)
-    .join('\n');
-}
-
-// SIPp's message trace (-trace_msg) as [{ t, dir: 'sent'|'received', msg }].
-function sippTrace(messages) {
-  const out = [];
-  const stamp = (t) => new Date(t.replace(' ', 'T').replace(/(\.\d{3})\d*$/, '$1')).getTime();
-  const parts = messages.split(/^-{10,} (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)\s*$/m);
-  for (let i = 1; i + 1 < parts.length; i += 2) {
-    const m = parts[i + 1].match(/^\s*\S+ message (sent|received)[^\n]*\n\s*\n?([\s\S]*)$/);
-    if (!m) continue;
-    let text = m[2].replace(/^\s+/, '').replace(/\r?\n/g, '\r\n');
-    if (!text.includes('\r\n\r\n')) text += '\r\n\r\n';
-    try {
-      out.push({ t: stamp(parts[i]), dir: m[1], msg: parseSip(text) });
-    } catch { /* not SIP */ }
-  }
-  return out;
-}
-
-const sippRequests = (tr, method) => tr.filter((e) => e.dir === 'received' && !e.msg.isResponse &&
-  (!method || e.msg.method === method));
-
-function sippSummary(tr) {
-  return tr.map((e) => `${new Date(e.t).toISOString().slice(11, 23)} ${e.dir} ` +
-    (e.msg.isResponse ? `${e.msg.status} (${e.msg.get('cseq')})` : `${e.msg.method} ${e.msg.uri}`)).join('\n');
-}
+// Text helpers (the others: lib/calls.mjs).
 
 // SIPp's trace so far (it writes it as it goes).
 function sippTraceNow(run) {
@@ -99,88 +63,26 @@ function sippTraceNow(run) {
 // ---------------------------------------------------------------------------
 // rtcsipd's log.
 
-function escapeRe(s) {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
 // The call's name in rtcsipd's log ("call-N"), from its INVITE line for CALLID; null if none.
 function callName(gw, callId) {
   const m = gw.child.output.match(new RegExp(`\\[(call-\\d+)\\] INVITE .*Call-ID ${escapeRe(callId)}(\\s|$)`));
   return m ? m[1] : null;
 }
 
-const callLog = (gw, name) => (name
-  ? gw.child.output.split('\n').filter((l) => l.includes(`[${name}]`)).join('\n')
-  : gw.child.output.split('\n').filter((l) => /\[call-\d+\]/.test(l)).join('\n'));
-
 // ---------------------------------------------------------------------------
 // Setup.
 
-async function sippMediaPort() {
-  for (let i = 0; i < 50; i++) {
-    const p = await freePort();
-    if (p + 2 < 65535 && !(await udpPortInUse(p + 2)) && !(await udpPortInUse(p + 1))) return p;
-  }
-  throw new Error('no free port pair for SIPp\'s media');
-}
-
 // Kamailio (sip:sipp@DOMAIN routed to SIPP), rtcsipd (config OVERRIDES on top
 // of the RTP port range) in front of it, the web server and Chromium.
-async function startAll(env, { sipp, overrides = {} } = {}) {
-  const kam = await env.startKamailio({
-    domain: DOMAIN, users: [ALICE], sippRoutes: sipp ? [{ user: 'sipp', port: sipp.port }] : [],
-  });
-  const gw = await env.startRtcsipd({
-    pbxPort: kam.port, domains: [DOMAIN],
-    overrides: {
-      ...overrides,
-      media: { rtp_port_min: RTP_PORTS[0], rtp_port_max: RTP_PORTS[1], ...(overrides.media || {}) },
-    },
-  });
-  const web = await startWebServer();
-  env.defer(() => web.close());
-  const browser = await launchChromium({ loopbackIce: true });
-  env.defer(() => browser.close());
-  return { kam, gw, web, browser };
-}
+const startAll = (env, { sipp, overrides = {} } = {}) => startAllOn(env, { rtp: RTP_PORTS, sipp, overrides });
 
 // SIPp UAS (SCENARIO, VARS) behind Kamailio, echoing RTP on its media port.
-async function startSippUas(env, scenario, vars, timeoutSec = 40) {
-  const mp = await sippMediaPort();
-  const uas = await env.startSipp({ scenario, vars: { RING_MS: 200, BYE_TIMEOUT_MS: 20000 * SLOW, ...vars },
-    args: ['-rtp_echo', '-mp', String(mp)], timeoutSec: timeoutSec * SLOW });
-  await uas.bound();
-  return uas;
-}
-
-// SIPp's outcome (after it exited), asserted: exit 0.  Returns its result with .trace.
-async function sippDone(run, what, ms) {
-  const r = await run.result(ms);
-  const tr = sippTrace(r.messages);
-  assert.equal(r.code, 0, `${what}: SIPp's scenario (exit ${r.code}${r.timedOut ? ', killed: it did not end' : ''}):\n` +
-    `${block(r.errors)}\n--- SIPp's messages ---\n${sippSummary(tr)}\n--- SIPp's output ---\n${block(r.output.slice(-3000))}`);
-  r.trace = tr;
-  return r;
-}
-
-async function startAndRegister(agent, lib, gw) {
-  if (lib === 'jssip') {
-    await agent.call('jssipStart', { url: gw.wssUrl, uri: ALICE_URI, password: ALICE.password, debug: true });
-    const reg = await agent.waitForEvent('jssip', ['registered', 'registrationFailed', 'disconnected'], 15000);
-    assert.equal(reg.type, 'registered', `JsSIP REGISTER through rtcsipd: ${JSON.stringify(reg)}`);
-  } else {
-    const st = await agent.call('sipjsStart', { url: gw.wssUrl, uri: ALICE_URI, user: 'alice', password: ALICE.password,
-      debug: true });
-    assert.equal(st.started, true, `SIP.js UserAgent started (WebSocket to rtcsipd): ${JSON.stringify(st)}`);
-    const reg = await agent.waitForEvent('sipjs', ['registered', 'registrationFailed', 'registerError'], 15000);
-    assert.equal(reg.type, 'registered', `SIP.js REGISTER through rtcsipd: ${JSON.stringify(reg)}`);
-  }
-}
+const startSippUas = (env, scenario, vars, timeoutSec = 40) =>
+  startSippUasOn(env, scenario, { RING_MS: 200, BYE_TIMEOUT_MS: 20000 * SLOW, ...vars }, timeoutSec);
 
 // ---------------------------------------------------------------------------
 // The page's call.
 
-const callEvents = (agent, lib) => agent.events(`${lib}-call`);
 const midEvents = (agent, lib) => agent.events(`${lib}-mid`);
 
 // What a failure message needs: the page's call events and SIP trace, rtcsipd's
@@ -214,31 +116,17 @@ async function expect(ctx, cond, ms, what) {
 
 // The first outcome of the page's call: 'confirmed', or 'failed'/'ended'/'terminated' with the event.
 async function callOutcome(agent, lib) {
-  const evs = await callEvents(agent, lib);
-  for (const e of evs) {
-    if (lib === 'jssip') {
-      if (e.type === 'confirmed') return { outcome: 'confirmed', e };
-      if (e.type === 'failed' || e.type === 'ended') return { outcome: e.type, e };
-    } else {
-      if (e.type === 'state' && e.state === 'Established') return { outcome: 'confirmed', e };
-      if ((e.type === 'state' && e.state === 'Terminated') || e.type === 'inviteError' || e.type === 'acceptError') {
-        return { outcome: 'terminated', e };
-      }
-    }
-  }
-  return null;
+  return outcomeOf(await callEvents(agent, lib), lib);
 }
 
 async function callEnded(agent, lib) {
-  return (await callEvents(agent, lib)).find((e) => (lib === 'jssip'
-    ? e.type === 'ended' || e.type === 'failed' : e.type === 'state' && e.state === 'Terminated')) || null;
+  return endOf(await callEvents(agent, lib), lib) || null;
 }
 
 // Places the page's call to SIPp and waits until it is confirmed (fails otherwise).  Returns CTX.
 async function callAndConfirm(ctx, opts = {}) {
   const { agent, lib } = ctx;
-  if (lib === 'jssip') await agent.call('jssipCall', { target: SIPP_URI, ...opts });
-  else await agent.call('sipjsCall', { target: SIPP_URI, ...opts });
+  await placeCall(agent, lib, SIPP_URI, opts);
   const r = await expect(ctx, () => callOutcome(agent, lib), 20000 * SLOW, `the ${lib} call to be answered`);
   if (r.outcome !== 'confirmed') await fail(ctx, `${ctx.LIB}: the call was not answered: ${JSON.stringify(r.e)}`);
   await agent.call(lib === 'jssip' ? 'jssipWatch' : 'sipjsWatch');

@@ -12,54 +12,27 @@
 // VALGRIND_SLOWDOWN times longer.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
+import { withEnv, randomToken, waitFor, sleep, openFds, udpSockets } from '../lib/harness.mjs';
+import { params, uriOf, digestAuthorization, parseChallenge, webrtcAnswer } from '../lib/sipclient.mjs';
 import {
-  withEnv, randomToken, testsDir, waitFor, sleep, openFds, udpSockets, VALGRIND_SLOWDOWN,
-} from '../lib/harness.mjs';
-import { SipWsClient, parseSip, params, uriOf, digestAuthorization, parseChallenge, webrtcAnswer }
-  from '../lib/sipclient.mjs';
+  SLOW, DOMAIN, SIPP_URI, ALICE, tagOf, nb, traced, gateway as startGateway, sippCallsAlice as sippCalls,
+  invite, responsesTo, finalResponse, bye, ended,
+} from '../lib/calls.mjs';
 
-const SLOW = VALGRIND_SLOWDOWN;
-const DOMAIN = 'example.com';
-const SIPP_URI = `sip:sipp@${DOMAIN}`;
-const OFFER = fs.readFileSync(path.join(testsDir, 'unit/data/sdp/chromium-jssip-audio.sdp'), 'utf8');
 const BROWSER_FINGERPRINT = 'DC:F8:AB:36'; // the start of the offer's a=fingerprint
 const RTP_MIN = 31500; // this file's [media] port range (echo.test.mjs has 31300-31399)
 const RTP_MAX = 31599;
-const ALICE = { username: 'alice', password: `pw-${randomToken(8)}` };
 const TEST_TIMEOUT = 60000 * SLOW;
 
 const inRange = (port) => port >= RTP_MIN && port <= RTP_MAX;
-const tagOf = (nameAddr) => params(nameAddr.replace(/<[^>]*>/, '')).tag;
-// Text for an assertion message, without blank lines (they would end the TAP YAML block).
-// Long texts (SIPp's traces) keep their last 30000 characters.
-const nb = (text) => {
-  const t = String(text).replace(/\r/g, '').replace(/\n\s*(?=\n)/g, '').trimEnd();
-  return t.length > 30000 ? `[...]\n${t.slice(-30000)}` : t;
-};
 
 // ---------------------------------------------------------------------------
 // Setup.
 
 // The browser side: rtcsipd in front of PBXPORT, and alice connected over ws.
-async function gateway(env, pbxPort, { limits = {}, media = {}, register = false } = {}) {
-  const gw = await env.startRtcsipd({
-    pbxPort, domains: [DOMAIN],
-    overrides: {
-      media: { rtp_port_min: RTP_MIN, rtp_port_max: RTP_MAX, ...media },
-      limits: { max_message_size: 65536, ...limits },
-    },
-  });
-  const alice = await SipWsClient.connect(gw.wsUrl, { user: 'alice', password: ALICE.password, domain: DOMAIN,
-    transactionTimeoutMs: 8000 * SLOW });
-  env.defer(() => alice.close());
-  if (register) {
-    const { response } = await alice.register({ expires: 600 });
-    assert.equal(response.status, 200, `alice REGISTER: ${response.status} ${response.reason}`);
-  }
-  return { gw, alice };
-}
+const gateway = (env, pbxPort, { limits = {}, media = {}, register = false } = {}) => startGateway(env, pbxPort, {
+  rtp: [RTP_MIN, RTP_MAX], register, overrides: { media, limits: { max_message_size: 65536, ...limits } },
+});
 
 // A call from the browser: SIPp UAS SCENARIO (with VARS) as the PBX itself
 // (kamailio: false) or behind Kamailio, which routes sip:sipp@DOMAIN to it.
@@ -83,36 +56,12 @@ async function incomingSetup(env, { limits = {} } = {}) {
 }
 
 // SIPp calls alice@DOMAIN through Kamailio with SCENARIO (it_call_uac*.xml).
-function sippCallsAlice(env, kam, scenario, vars = {}, timeoutSec = 20) {
-  return env.startSipp({
-    scenario, remote: `127.0.0.1:${kam.port}`, args: ['-s', 'alice'],
-    vars: { DOMAIN, ANSWER_TIMEOUT_MS: 8000 * SLOW, HOLD_MS: 500, BYE_TIMEOUT_MS: 5000 * SLOW, ...vars },
-    timeoutSec: timeoutSec * SLOW,
-  });
-}
+const sippCallsAlice = (env, kam, scenario, vars = {}, timeoutSec = 20) =>
+  sippCalls(env, kam, scenario, { HOLD_MS: 500, ...vars }, timeoutSec);
 
 // ---------------------------------------------------------------------------
-// The browser's side of a call (SipWsClient speaks the transactions by hand).
-
-// Sends an INVITE; returns the call { callId, uri, cseq, branch, sent (text) }.
-function invite(alice, { uri = SIPP_URI, callId = `${randomToken(12)}@test`, cseq = 1, body = OFFER,
-  headers = {} } = {}) {
-  const { text, branch } = alice.buildRequest('INVITE', { uri, callId, cseq, body,
-    headers: { 'Content-Type': 'application/sdp', Supported: 'timer,ice,replaces,outbound', ...headers } });
-  alice.sendRaw(text);
-  return { callId, uri, cseq, branch, sent: parseSip(text) };
-}
-
-const responsesTo = (alice, call, method = 'INVITE', cseq = call.cseq) => alice.responses.filter((r) =>
-  r.get('call-id') === call.callId && r.get('cseq') === `${cseq} ${method}`);
-
-// The final response to CALL's INVITE (with .provisional: the 1xx before it).
-async function finalResponse(alice, call, ms = 10000 * SLOW, cseq = call.cseq) {
-  const f = await waitFor(() => responsesTo(alice, call, 'INVITE', cseq).find((r) => r.status >= 200), ms,
-    { what: `a final response to INVITE ${call.callId} (CSeq ${cseq})` });
-  f.provisional = responsesTo(alice, call, 'INVITE', cseq).filter((r) => r.status < 200);
-  return f;
-}
+// The browser's side of a call (SipWsClient speaks the transactions by hand;
+// invite, finalResponse and bye: lib/calls.mjs).
 
 // ACK for RESP (a final response to CALL's INVITE): a 2xx ACK is a new
 // transaction to the Contact (through the Record-Route); a non-2xx ACK
@@ -124,12 +73,6 @@ function ack(alice, call, resp, cseq = call.cseq) {
     uri: ok ? uriOf(resp.get('contact')) : call.uri, to: resp.get('to'), callId: call.callId, cseq,
     contact: false, branch: ok ? undefined : call.branch, headers: ok && routes.length ? { Route: routes } : {},
   }).text);
-}
-
-function bye(alice, call, resp, cseq) {
-  const routes = resp.all('record-route').reverse();
-  return alice.request('BYE', { uri: uriOf(resp.get('contact')), to: resp.get('to'), callId: call.callId, cseq,
-    contact: false, headers: routes.length ? { Route: routes } : {} });
 }
 
 // How alice answers requests from rtcsipd.  PLAN for an INVITE: 'answer'
@@ -174,16 +117,6 @@ function answerCalls(alice, plan, { ringMs = 200 } = {}) {
 
 // ---------------------------------------------------------------------------
 // Checks.
-
-// rtcsipd's log line at the end of a call.
-const ended = (gw, cause, ms = 15000 * SLOW) => gw.child.waitForOutput(
-  new RegExp(`\\[call-\\d+\\] call ended: cause ${cause}`), ms, `call ended: cause ${cause}`);
-
-// A request from SIPp's message trace, parsed.
-function traced(text) {
-  const t = text.replace(/\r?\n/g, '\r\n');
-  return parseSip(t.includes('\r\n\r\n') ? t : `${t}\r\n\r\n`);
-}
 
 // rtcsipd's WebRTC SDP (to the browser): checks what every one must have.
 function checkWebrtcSdp(sdp, what) {
@@ -388,7 +321,7 @@ test('browser -> PBX: a PBX that never answers -> 408 to the browser after [limi
       vars: { HOLD_MS: 12000 * SLOW }, limits: { transaction_timeout: 3 } });
     const t0 = Date.now();
     const call = invite(alice);
-    const resp = await finalResponse(alice, call, 15000 * SLOW);
+    const resp = await finalResponse(alice, call, { ms: 15000 * SLOW });
     const ms = Date.now() - t0;
     assert.equal(resp.status, 408, `${resp.status} ${resp.reason}`);
     assert.ok(resp.provisional.some((r) => r.status === 100), '100 Trying at once');

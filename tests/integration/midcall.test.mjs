@@ -17,52 +17,28 @@
 // VALGRIND_SLOWDOWN times longer.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { withEnv, freePort, randomToken, testsDir, waitFor, sleep, VALGRIND_SLOWDOWN } from '../lib/harness.mjs';
-import { SipWsClient, parseSip, params, uriOf, webrtcAnswer } from '../lib/sipclient.mjs';
+import { withEnv, freePort, randomToken, waitFor, sleep } from '../lib/harness.mjs';
+import { uriOf, webrtcAnswer } from '../lib/sipclient.mjs';
+import {
+  SLOW, DOMAIN, OFFER, ALICE, tagOf, nb, traced, gateway as startGateway, sippCallsAlice,
+  invite, responsesTo, finalResponse, bye as byeFromBrowser, ended,
+} from '../lib/calls.mjs';
 
-const SLOW = VALGRIND_SLOWDOWN;
-const DOMAIN = 'example.com';
-const SIPP_URI = `sip:sipp@${DOMAIN}`;
-const OFFER = fs.readFileSync(path.join(testsDir, 'unit/data/sdp/chromium-jssip-audio.sdp'), 'utf8');
 // The same offer putting the call on hold: a=sendonly, the o= version one up.
 const HOLD_OFFER = OFFER.replace(/^a=sendrecv\r?$/m, 'a=sendonly\r')
   .replace(/^(o=\S+ \S+ )(\d+)/m, (m, a, v) => `${a}${Number(v) + 1}`);
 const RTP_MIN = 31600; // this file's [media] port range (calls.test.mjs has 31500-31599)
 const RTP_MAX = 31699;
-const ALICE = { username: 'alice', password: `pw-${randomToken(8)}` };
 const TEST_TIMEOUT = 40000 * SLOW;
 
-const tagOf = (nameAddr) => params(nameAddr.replace(/<[^>]*>/, '')).tag;
 const cseqNumber = (msg) => Number(msg.get('cseq').split(' ')[0]);
-// Text for an assertion message, without blank lines (they would end the TAP YAML block).
-const nb = (text) => {
-  const t = String(text).replace(/\r/g, '').replace(/\n\s*(?=\n)/g, '').trimEnd();
-  return t.length > 30000 ? `[...]\n${t.slice(-30000)}` : t;
-};
 const line = (sdp, re) => (sdp.match(re) || [])[0];
 
 // ---------------------------------------------------------------------------
 // Setup.
 
-async function gateway(env, pbxPort, { overrides = {}, register = false } = {}) {
-  const gw = await env.startRtcsipd({
-    pbxPort, domains: [DOMAIN],
-    overrides: {
-      ...overrides,
-      media: { rtp_port_min: RTP_MIN, rtp_port_max: RTP_MAX, ...(overrides.media || {}) },
-    },
-  });
-  const alice = await SipWsClient.connect(gw.wsUrl, { user: 'alice', password: ALICE.password, domain: DOMAIN,
-    transactionTimeoutMs: 8000 * SLOW });
-  env.defer(() => alice.close());
-  if (register) {
-    const { response } = await alice.register({ expires: 600 });
-    assert.equal(response.status, 200, `alice REGISTER: ${response.status} ${response.reason}`);
-  }
-  return { gw, alice };
-}
+const gateway = (env, pbxPort, { overrides = {}, register = false } = {}) =>
+  startGateway(env, pbxPort, { rtp: [RTP_MIN, RTP_MAX], overrides, register });
 
 // A call from the browser to SIPp UAS SCENARIO, the PBX itself.
 async function outgoingSetup(env, { scenario, vars = {}, overrides = {}, timeoutSec = 20 }) {
@@ -79,11 +55,7 @@ async function incomingCall(env, { scenario, vars = {}, overrides = {}, timeoutS
   const kam = await env.startKamailio({ domain: DOMAIN, users: [ALICE] });
   const { gw, alice } = await gateway(env, kam.port, { overrides, register: true });
   const calls = answerCalls(alice);
-  const run = await env.startSipp({
-    scenario, remote: `127.0.0.1:${kam.port}`, args: ['-s', 'alice'],
-    vars: { DOMAIN, ANSWER_TIMEOUT_MS: 8000 * SLOW, BYE_TIMEOUT_MS: 5000 * SLOW, ...vars },
-    timeoutSec: timeoutSec * SLOW,
-  });
+  const run = await sippCallsAlice(env, kam, scenario, vars, timeoutSec);
   const inv = await alice.waitForRequest((r) => r.method === 'INVITE', 8000 * SLOW);
   const c = await waitFor(() => calls.get(inv.get('call-id')).answer && calls.get(inv.get('call-id')), 5000 * SLOW,
     { what: 'alice to answer' });
@@ -114,22 +86,8 @@ function answerCalls(alice) {
 }
 
 // ---------------------------------------------------------------------------
-// The browser's side of a call from the browser.
-
-function invite(alice, { callId = `${randomToken(12)}@test`, body = OFFER } = {}) {
-  const { text, branch } = alice.buildRequest('INVITE', { uri: SIPP_URI, callId, cseq: 1, body,
-    headers: { 'Content-Type': 'application/sdp', Supported: 'timer,ice,replaces,outbound' } });
-  alice.sendRaw(text);
-  return { callId, uri: SIPP_URI, cseq: 1, branch, sent: parseSip(text) };
-}
-
-const responsesTo = (alice, call, method, cseq) => alice.responses.filter((r) =>
-  r.get('call-id') === call.callId && r.get('cseq') === `${cseq} ${method}`);
-
-async function finalResponse(alice, call, cseq = 1, ms = 10000 * SLOW) {
-  return waitFor(() => responsesTo(alice, call, 'INVITE', cseq).find((r) => r.status >= 200), ms,
-    { what: `a final response to INVITE ${call.callId} (CSeq ${cseq})` });
-}
+// The browser's side of a call from the browser (invite, finalResponse and
+// byeFromBrowser: lib/calls.mjs).
 
 // An in-dialog request from the browser (the dialog of the 200 OK), sent
 // without waiting for its answer.
@@ -149,22 +107,8 @@ function ack(alice, call, ok, cseq, body = '') {
   inDialog(alice, call, ok, 'ACK', cseq, { body });
 }
 
-async function byeFromBrowser(alice, call, ok, cseq) {
-  const routes = ok.all('record-route').reverse();
-  return alice.request('BYE', { uri: uriOf(ok.get('contact')), to: ok.get('to'), callId: call.callId, cseq,
-    contact: false, headers: routes.length ? { Route: routes } : {} });
-}
-
 // ---------------------------------------------------------------------------
 // Checks.
-
-const ended = (gw, cause, ms = 15000 * SLOW) => gw.child.waitForOutput(
-  new RegExp(`\\[call-\\d+\\] call ended: cause ${cause}`), ms, `call ended: cause ${cause}`);
-
-function traced(text) {
-  const t = text.replace(/\r?\n/g, '\r\n');
-  return parseSip(t.includes('\r\n\r\n') ? t : `${t}\r\n\r\n`);
-}
 
 // The blocks of SIPp's trace that are messages received, as text.
 const receivedBlocks = (s) => s.messages.split(/^-{10,}.*$/m).filter((b) => /message received/.test(b));
@@ -258,7 +202,7 @@ test('re-INVITE without SDP from the browser: 200 with rtcsipd\'s SDP (same ICE 
     ack(alice, call, ok1, 1);
     await sleep(300);
     inDialog(alice, call, ok1, 'INVITE', 2);
-    const ok2 = await finalResponse(alice, call, 2, 5000 * SLOW);
+    const ok2 = await finalResponse(alice, call, { cseq: 2, ms: 5000 * SLOW });
     assert.equal(ok2.status, 200, `re-INVITE: ${ok2.status} ${ok2.reason}`);
     assert.equal(ok2.get('content-type'), 'application/sdp');
     assert.match(ok2.body, /^m=audio \d+ UDP\/TLS\/RTP\/SAVPF [\d ]+\r$/m, `rtcsipd's offer:\n${nb(ok2.body)}`);
@@ -288,7 +232,7 @@ test('hold from the browser: re-INVITE a=sendonly -> the PBX gets a plain re-INV
     ack(alice, call, ok1, 1);
     await sleep(300);
     inDialog(alice, call, ok1, 'INVITE', 2, { body: HOLD_OFFER });
-    const ok2 = await finalResponse(alice, call, 2, 6000 * SLOW);
+    const ok2 = await finalResponse(alice, call, { cseq: 2, ms: 6000 * SLOW });
     assert.equal(ok2.status, 200, `hold re-INVITE: ${ok2.status} ${ok2.reason}`);
     assert.match(ok2.body, /^a=recvonly\r$/m, `the answer to the browser:\n${nb(ok2.body)}`);
     assert.match(ok2.body, /^m=audio \d+ UDP\/TLS\/RTP\/SAVPF /m);
@@ -321,7 +265,7 @@ test('glare: the PBX\'s re-INVITE crosses the browser\'s -> 491 to the PBX, then
     ack(alice, call, ok1, 1);
     await sleep(300);
     inDialog(alice, call, ok1, 'INVITE', 2, { body: HOLD_OFFER });
-    const ok2 = await finalResponse(alice, call, 2, 6000 * SLOW);
+    const ok2 = await finalResponse(alice, call, { cseq: 2, ms: 6000 * SLOW });
     assert.equal(ok2.status, 200, `hold re-INVITE: ${ok2.status} ${ok2.reason}`);
     assert.match(ok2.body, /^a=recvonly\r$/m, `the answer to the browser:\n${nb(ok2.body)}`);
     ack(alice, call, ok2, 2);

@@ -18,31 +18,18 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
-import path from 'node:path';
-import { withEnv, randomToken, testsDir, waitFor, VALGRIND_SLOWDOWN, LOOPBACK } from '../lib/harness.mjs';
-import { SipWsClient, parseSip, params, uriOf, webrtcAnswer } from '../lib/sipclient.mjs';
+import { withEnv, randomToken, waitFor, LOOPBACK } from '../lib/harness.mjs';
+import { SipWsClient, parseSip, uriOf, webrtcAnswer } from '../lib/sipclient.mjs';
+import {
+  SLOW, DOMAIN, ALICE, tagOf, nb, traced, gateway as startGateway, invite as sendInvite, responsesTo,
+  finalResponse,
+} from '../lib/calls.mjs';
 
-const SLOW = VALGRIND_SLOWDOWN;
-const DOMAIN = 'example.com';
-const OFFER = fs.readFileSync(path.join(testsDir, 'unit/data/sdp/chromium-jssip-audio.sdp'), 'utf8');
 const RTP_MIN = 31700; // this file's [media] port range
 const RTP_MAX = 31799;
-const ALICE = { username: 'alice', password: `pw-${randomToken(8)}` };
 const TEST_TIMEOUT = 60000 * SLOW;
 
-const tagOf = (nameAddr) => params(nameAddr.replace(/<[^>]*>/, '')).tag;
 const untagged = (nameAddr) => nameAddr.replace(/;tag=[^;>]*$/, '');
-// Text for an assertion message, without blank lines (they would end the TAP YAML block).
-const nb = (text) => {
-  const t = String(text).replace(/\r/g, '').replace(/\n\s*(?=\n)/g, '').trimEnd();
-  return t.length > 30000 ? `[...]\n${t.slice(-30000)}` : t;
-};
-
-// A message from SIPp's trace, parsed.
-function traced(text) {
-  const t = text.replace(/\r?\n/g, '\r\n');
-  return parseSip(t.includes('\r\n\r\n') ? t : `${t}\r\n\r\n`);
-}
 
 // The blocks of SIPp's trace (sent and received), parsed: [{ dir, msg }].
 function traceBlocks(messages) {
@@ -68,41 +55,14 @@ function parseReplaces(value) {
 // ---------------------------------------------------------------------------
 // Setup.
 
-async function gateway(env, pbxPort, { register = false } = {}) {
-  const gw = await env.startRtcsipd({
-    pbxPort, domains: [DOMAIN],
-    overrides: { media: { rtp_port_min: RTP_MIN, rtp_port_max: RTP_MAX } },
-  });
-  const alice = await SipWsClient.connect(gw.wsUrl, { user: 'alice', password: ALICE.password, domain: DOMAIN,
-    transactionTimeoutMs: 8000 * SLOW });
-  env.defer(() => alice.close());
-  if (register) {
-    const { response } = await alice.register({ expires: 600 });
-    assert.equal(response.status, 200, `alice REGISTER: ${response.status} ${response.reason}`);
-  }
-  return { gw, alice };
-}
+const gateway = (env, pbxPort, { register = false } = {}) =>
+  startGateway(env, pbxPort, { rtp: [RTP_MIN, RTP_MAX], register });
 
 // ---------------------------------------------------------------------------
-// The browser's side of a call from the browser.
+// The browser's side of a call from the browser (finalResponse: lib/calls.mjs).
 
-// Sends an INVITE with its own From tag; returns { callId, uri, fromTag, sent }.
-function invite(alice, uri) {
-  const call = { callId: `${randomToken(12)}@test`, uri, fromTag: randomToken(10), cseq: 1 };
-  const { text } = alice.buildRequest('INVITE', { uri, callId: call.callId, cseq: 1, fromTag: call.fromTag,
-    body: OFFER, headers: { 'Content-Type': 'application/sdp', Supported: 'timer,ice,replaces,outbound' } });
-  alice.sendRaw(text);
-  call.sent = parseSip(text);
-  return call;
-}
-
-const responsesTo = (alice, call, method, cseq) => alice.responses.filter((r) =>
-  r.get('call-id') === call.callId && r.get('cseq') === `${cseq} ${method}`);
-
-async function finalResponse(alice, call, method = 'INVITE', cseq = 1, ms = 10000 * SLOW) {
-  return waitFor(() => responsesTo(alice, call, method, cseq).find((r) => r.status >= 200), ms,
-    { what: `a final response to ${method} ${call.callId} (CSeq ${cseq})` });
-}
+// Sends an INVITE to URI with its own From tag; returns { callId, uri, fromTag, sent, ... }.
+const invite = (alice, uri) => sendInvite(alice, { uri, fromTag: randomToken(10) });
 
 // A request in CALL's dialog (the 200 RESP to its INVITE gave the remote target and tag).
 function inDialog(alice, call, resp, method, cseq, headers = {}, body = '') {
