@@ -87,20 +87,6 @@ static void start_timer(call *c, unsigned seconds, call_event ev)
   c->timer = g_timeout_add_seconds(seconds, on_timer, c);
 }
 
-/* The address and port of the first candidate: c= and m= of a WebRTC SDP. */
-static int default_candidate(char **cands, char *address, size_t size, uint16_t *port)
-{
-  char addr[64];
-  unsigned p;
-
-  if (!cands || !cands[0] ||
-      sscanf(cands[0], "%*s %*s %*s %*s %63s %u", addr, &p) != 2 || p == 0 || p > 65535)
-    return -ENOENT;
-  g_strlcpy(address, addr, size);
-  *port = (uint16_t)p;
-  return 0;
-}
-
 /* rtcsipd's side toward the browser, for an offer or an answer.  CANDS must
  * outlive LOCAL. */
 int call_webrtc_local(call *c, char **cands, char *address, size_t size, sdp_webrtc_local *local)
@@ -109,7 +95,7 @@ int call_webrtc_local(call *c, char **cands, char *address, size_t size, sdp_web
   const char *ufrag = NULL, *pwd = NULL;
   uint16_t port = 0;
 
-  if (default_candidate(cands, address, size, &port) < 0)
+  if (ice_default_candidate(cands, address, size, &port) < 0)
     return -EADDRNOTAVAIL;
   ice_agent_local_credentials(ice, &ufrag, &pwd);
   *local = (sdp_webrtc_local){

@@ -123,20 +123,6 @@ static void on_media_timeout(void *user)
   end_call(c, "media timeout", 408, "Request Timeout", true);
 }
 
-/* c= and m= of the answer: the first candidate's address and port. */
-static int default_candidate(char **cands, char *address, size_t size, uint16_t *port)
-{
-  char addr[64];
-  unsigned p;
-
-  if (!cands || !cands[0] ||
-      sscanf(cands[0], "%*s %*s %*s %*s %63s %u", addr, &p) != 2 || p == 0 || p > 65535)
-    return -ENOENT;
-  g_strlcpy(address, addr, size);
-  *port = (uint16_t)p;
-  return 0;
-}
-
 /* The answer: the chosen codec and the offer's telephone-event at its rate,
  * payload types kept, sendrecv. */
 static int make_answer(echo_call *c, char **out, const char **why)
@@ -149,7 +135,7 @@ static int make_answer(echo_call *c, char **out, const char **why)
   uint16_t port = 0;
   int r;
 
-  if (default_candidate(cands, address, sizeof address, &port) < 0) {
+  if (ice_default_candidate(cands, address, sizeof address, &port) < 0) {
     *why = "no local ICE candidate";
     return -EADDRNOTAVAIL;
   }

@@ -2,6 +2,7 @@
 #include "webrtc/ice.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <gio/gio.h>
 #include <nice/agent.h>
@@ -396,4 +397,18 @@ int ice_agent_send(ice_agent *a, const uint8_t *data, size_t len) {
 
 ice_state ice_agent_state(const ice_agent *a) {
   return a->state;
+}
+
+int ice_default_candidate(char **cands, char *address, size_t size, uint16_t *port)
+{
+  char addr[64];
+  unsigned p;
+
+  /* "candidate:F C transport priority ADDRESS PORT typ ..." */
+  if (!cands || !cands[0] ||
+      sscanf(cands[0], "%*s %*s %*s %*s %63s %u", addr, &p) != 2 || p == 0 || p > 65535)
+    return -ENOENT;
+  g_strlcpy(address, addr, size);
+  *port = (uint16_t)p;
+  return 0;
 }

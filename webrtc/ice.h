@@ -91,6 +91,9 @@ void ice_agent_local_credentials(ice_agent *agent, const char **ufrag, const cha
  * "candidate:1 1 UDP 2015363327 127.0.0.1 40000 typ host".  NULL-terminated,
  * free with g_strfreev(); complete once on_gathered has come. */
 char **ice_agent_local_candidates(ice_agent *agent);
+/* The address and port of the first of CANDS (as ice_agent_local_candidates
+ * gives them): c= and m= of rtcsipd's WebRTC SDP.  0, -ENOENT. */
+int ice_default_candidate(char **cands, char *address, size_t size, uint16_t *port);
 
 /* The peer's ICE credentials and its candidates ("candidate:..." values of
  * the a=candidate lines, with or without "a=").  Candidates libnice cannot use
