@@ -121,6 +121,7 @@ typedef struct {
   char *turn_username; /* for every TURN server, see finish() */
   char *turn_password;
   bool ice_addresses_set; /* [media] ice_addresses given (maybe empty) */
+  bool ice_loopback_set;  /* [media] ice_loopback given */
 } parse_ctx;
 
 typedef int (*key_parser)(parse_ctx *p, const char *value);
@@ -371,6 +372,84 @@ static int parse_dtmf_to_browser(parse_ctx *p, const char *v)
   return parse_dtmf_mode(p, v, &p->c->dtmf_to_browser);
 }
 
+const char *rtp_source_mode_name(rtp_source_mode m)
+{
+  return m == RTP_SOURCE_LATCH ? "latch" : "sdp";
+}
+
+static int parse_rtp_source(parse_ctx *p, const char *v)
+{
+  if (g_ascii_strcasecmp(v, "sdp") == 0)
+    p->c->rtp_source = RTP_SOURCE_SDP;
+  else if (g_ascii_strcasecmp(v, "latch") == 0)
+    p->c->rtp_source = RTP_SOURCE_LATCH;
+  else
+    return fail(p, "'%s' is not one of sdp, latch", v);
+  return 0;
+}
+
+static int parse_bool(parse_ctx *p, const char *v, bool *out)
+{
+  if (g_ascii_strcasecmp(v, "true") == 0 || g_ascii_strcasecmp(v, "yes") == 0 ||
+      strcmp(v, "1") == 0)
+    *out = true;
+  else if (g_ascii_strcasecmp(v, "false") == 0 || g_ascii_strcasecmp(v, "no") == 0 ||
+           strcmp(v, "0") == 0)
+    *out = false;
+  else
+    return fail(p, "'%s' is not true or false", v);
+  return 0;
+}
+
+static int parse_ice_loopback(parse_ctx *p, const char *v)
+{
+  p->ice_loopback_set = true;
+  return parse_bool(p, v, &p->c->ice_loopback);
+}
+
+/* "NETWORK[/PREFIX], ..." (empty: none), at most 64 */
+static int parse_networks(parse_ctx *p, const char *v, config_network **list, size_t *n)
+{
+  g_auto(GStrv) parts = g_regex_split_simple("[,;\\s]+", v, 0, 0);
+  GArray *out = g_array_new(FALSE, TRUE, sizeof(config_network));
+
+  for (unsigned i = 0; parts[i]; i++) {
+    config_network net;
+
+    if (*parts[i] == '\0')
+      continue;
+    if (netlist_parse(parts[i], &net) < 0) {
+      g_array_free(out, TRUE);
+      return fail(p, "'%s' is not a network (ADDRESS or ADDRESS/PREFIX, host bits zero)",
+                  parts[i]);
+    }
+    if (out->len == 64) {
+      g_array_free(out, TRUE);
+      return fail(p, "more than 64 networks");
+    }
+    g_array_append_val(out, net);
+  }
+  g_free(*list);
+  *n = out->len;
+  *list = (config_network *)g_array_free(out, out->len == 0);
+  return 0;
+}
+
+static int parse_pbx_trusted(parse_ctx *p, const char *v)
+{
+  return parse_networks(p, v, &p->c->pbx_trusted, &p->c->n_pbx_trusted);
+}
+
+static int parse_ice_allow(parse_ctx *p, const char *v)
+{
+  return parse_networks(p, v, &p->c->ice_allow, &p->c->n_ice_allow);
+}
+
+static int parse_ice_deny(parse_ctx *p, const char *v)
+{
+  return parse_networks(p, v, &p->c->ice_deny, &p->c->n_ice_deny);
+}
+
 static int parse_pbx_tls_directory(parse_ctx *p, const char *v)
 {
   g_autofree char *path = resolve_path(p, v);
@@ -530,6 +609,10 @@ UNSIGNED_PARSER(parse_ring_timeout, ring_timeout, 1, 3600)
 UNSIGNED_PARSER(parse_session_expires, session_expires, 0, 86400)
 UNSIGNED_PARSER(parse_min_se, min_se, 1, 86400)
 UNSIGNED_PARSER(parse_media_timeout, media_timeout, 0, 86400)
+UNSIGNED_PARSER(parse_ice_candidates_max, ice_candidates_max, 1, 100)
+UNSIGNED_PARSER(parse_max_calls, max_calls, 1, 1000000)
+UNSIGNED_PARSER(parse_pending_calls_per_connection, pending_calls_per_connection, 1, 10000)
+UNSIGNED_PARSER(parse_pending_calls_per_ip, pending_calls_per_ip, 1, 1000000)
 
 /* ---- the schema ---- */
 
@@ -556,6 +639,7 @@ static const config_key schema[] = {
   { "pbx",       "port",                parse_pbx_port },
   { "pbx",       "transport",           parse_pbx_transport },
   { "pbx",       "tls_directory",       parse_pbx_tls_directory },
+  { "pbx",       "trusted",             parse_pbx_trusted },
   { "media",     "rtp_port_min",        parse_rtp_port_min },
   { "media",     "rtp_port_max",        parse_rtp_port_max },
   { "media",     "stun_servers",        parse_stun_servers },
@@ -566,12 +650,20 @@ static const config_key schema[] = {
   { "media",     "media_timeout",       parse_media_timeout },
   { "media",     "dtmf_to_pbx",         parse_dtmf_to_pbx },
   { "media",     "dtmf_to_browser",     parse_dtmf_to_browser },
+  { "media",     "rtp_source",          parse_rtp_source },
+  { "media",     "ice_candidates_max",  parse_ice_candidates_max },
+  { "media",     "ice_loopback",        parse_ice_loopback },
+  { "media",     "ice_allow",           parse_ice_allow },
+  { "media",     "ice_deny",            parse_ice_deny },
   { "limits",    "connections_per_ip",  parse_connections_per_ip },
   { "limits",    "max_message_size",    parse_max_message_size },
   { "limits",    "max_registrations",   parse_max_registrations },
   { "limits",    "max_expires",         parse_max_expires },
   { "limits",    "transaction_timeout", parse_transaction_timeout },
   { "limits",    "ring_timeout",        parse_ring_timeout },
+  { "limits",    "max_calls",           parse_max_calls },
+  { "limits",    "pending_calls_per_connection", parse_pending_calls_per_connection },
+  { "limits",    "pending_calls_per_ip", parse_pending_calls_per_ip },
 };
 
 static const config_key *schema_find(const char *group, const char *key)
@@ -618,6 +710,11 @@ static void set_defaults(config *c)
   c->min_se = 90;
   c->dtmf_to_pbx = DTMF_RFC4733;
   c->dtmf_to_browser = DTMF_RFC4733;
+  c->rtp_source = RTP_SOURCE_SDP;
+  c->ice_candidates_max = 20;
+  c->max_calls = 1000;
+  c->pending_calls_per_connection = 4;
+  c->pending_calls_per_ip = 32;
 }
 
 /* Checks between keys, and what follows from several of them. */
@@ -653,6 +750,19 @@ static int finish(config *c, const parse_ctx *p, const line_index *ix, char **er
     c->ice_addresses = g_new0(char *, 2);
     c->ice_addresses[0] = g_strdup(c->advertised_address);
   }
+  if (!p->ice_loopback_set) {
+    /* rtcsipd offering browsers loopback candidates only: the browser is on
+     * this host, and its checks come from the loopback too */
+    c->ice_loopback = c->ice_addresses != NULL;
+    for (char **a = c->ice_addresses; a && *a; a++) {
+      struct sockaddr_storage ss;
+      if (netlist_parse_address(*a, &ss) < 0 || !netlist_is_loopback((struct sockaddr *)&ss))
+        c->ice_loopback = false;
+    }
+  }
+  if (c->pending_calls_per_connection > c->pending_calls_per_ip)
+    REFUSE("limits", "pending_calls_per_connection", "%u is above pending_calls_per_ip (%u)",
+           c->pending_calls_per_connection, c->pending_calls_per_ip);
   if (!c->pbx_host)
     REFUSE("pbx", "host", "missing: the PBX (or outbound proxy) address is required");
   if (!c->pbx_port)
@@ -779,6 +889,9 @@ void config_free(config *c)
   g_strfreev(c->ice_addresses);
   g_free(c->pbx_host);
   g_free(c->pbx_tls_directory);
+  g_free(c->pbx_trusted);
+  g_free(c->ice_allow);
+  g_free(c->ice_deny);
   ice_servers_free(c->stun_servers, c->n_stun_servers);
   ice_servers_free(c->turn_servers, c->n_turn_servers);
   g_free(c);

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/netlist.h"
+
 #define CONFIG_DEFAULT_PATH "/etc/rtcsipd/rtcsipd.conf"
 #define CONFIG_EX_CONFIG 78
 
@@ -35,6 +37,15 @@ typedef enum {
 } dtmf_mode;
 
 const char *dtmf_mode_name(dtmf_mode m);
+
+/* Where a PBX-side media port takes RTP/RTCP from. */
+typedef enum {
+  RTP_SOURCE_SDP,   /* only the address and port the PBX's SDP names */
+  RTP_SOURCE_LATCH, /* the first packet from a trusted address ([pbx] host
+                     * and trusted), then only that address and port */
+} rtp_source_mode;
+
+const char *rtp_source_mode_name(rtp_source_mode m);
 
 typedef struct {
   char *url;      /* "turn:host:port?transport=udp" or "stun:host:port" */
@@ -69,6 +80,9 @@ typedef struct config {
   uint16_t pbx_port;
   sip_transport pbx_transport;
   char *pbx_tls_directory;   /* Sofia-SIP TLS directory (agent.pem, cafile.pem); NULL: none */
+  config_network *pbx_trusted; /* further networks whose requests reach browsers
+                                * (a PBX cluster), besides pbx_host's addresses */
+  size_t n_pbx_trusted;
 
   /* [media] */
   uint16_t rtp_port_min;
@@ -83,6 +97,17 @@ typedef struct config {
                               * a call; 0: never */
   dtmf_mode dtmf_to_pbx;     /* how the browser's DTMF reaches the PBX */
   dtmf_mode dtmf_to_browser; /* how the PBX's DTMF reaches the browser */
+  rtp_source_mode rtp_source; /* where PBX-side media is taken from */
+  /* The browser's remote ICE candidates rtcsipd sends checks to: never
+   * forbidden addresses (netlist_is_forbidden), loopback only with
+   * ice_loopback, at most ice_candidates_max per call, and of the rest only
+   * those in ice_allow (when set) and not in ice_deny. */
+  unsigned ice_candidates_max;
+  bool ice_loopback;          /* default: true when ice_addresses are all loopback */
+  config_network *ice_allow;  /* n_ice_allow == 0: any */
+  size_t n_ice_allow;
+  config_network *ice_deny;
+  size_t n_ice_deny;
 
   /* [limits] */
   unsigned connections_per_ip;   /* WebSocket connections from one address */
@@ -92,6 +117,10 @@ typedef struct config {
   unsigned transaction_timeout;  /* seconds a request may go unanswered (to a browser,
                                   * or an INVITE to the PBX with no response at all) */
   unsigned ring_timeout;         /* seconds a call to a browser may ring unanswered */
+  unsigned max_calls;            /* calls of every kind at once (then 503 + Retry-After) */
+  unsigned pending_calls_per_connection; /* calls from one WebSocket not yet answered
+                                          * (echo calls: for their whole life) */
+  unsigned pending_calls_per_ip; /* the same, over all WebSockets of one address */
 } config;
 
 /* Reads and checks PATH.  On success returns 0 and *ret owns the result.

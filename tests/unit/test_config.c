@@ -50,6 +50,16 @@ static void test_minimal_defaults(void)
   g_assert_cmpuint(c->media_timeout, ==, 30);
   g_assert_cmpuint(c->ring_timeout, ==, 60);
   g_assert_cmpuint(c->transaction_timeout, ==, 32);
+  /* the security defaults (README "Security") */
+  g_assert_cmpint(c->rtp_source, ==, RTP_SOURCE_SDP);
+  g_assert_cmpuint(c->n_pbx_trusted, ==, 0);
+  g_assert_cmpuint(c->ice_candidates_max, ==, 20);
+  g_assert_true(c->ice_loopback); /* ice_addresses = 127.0.0.1 only */
+  g_assert_cmpuint(c->n_ice_allow, ==, 0);
+  g_assert_cmpuint(c->n_ice_deny, ==, 0);
+  g_assert_cmpuint(c->max_calls, ==, 1000);
+  g_assert_cmpuint(c->pending_calls_per_connection, ==, 4);
+  g_assert_cmpuint(c->pending_calls_per_ip, ==, 32);
   g_assert_true(config_serves_domain(c, "example.com"));
   g_assert_true(config_serves_domain(c, "EXAMPLE.com"));
   g_assert_false(config_serves_domain(c, "example.org"));
@@ -68,13 +78,15 @@ static void test_full(void)
     "static_dir = .\n"
     "[sip]\nlisten = 0.0.0.0:5080\nadvertised_address = gw.example.com\n"
     "domains = Example.COM, example.org;voip.example.net\n"
-    "[pbx]\nhost = pbx.example.com\ntransport = TLS\n"
-    "[media]\nrtp_port_min = 30000\nrtp_port_max = 30099\n"
+    "[pbx]\nhost = pbx.example.com\ntransport = TLS\ntrusted = 10.1.0.0/16, 2001:db8::5\n"
+    "[media]\nrtp_port_min = 30000\nrtp_port_max = 30099\nrtp_source = latch\n"
+    "ice_candidates_max = 5\nice_allow = 198.51.100.0/24\nice_deny = 10.0.0.0/8;192.168.0.0/16\n"
     "stun_servers = stun:stun.example.org:3478\n"
     "turn_servers = turn:turn.example.org:3478?transport=udp, turns:turn.example.org:5349\n"
     "turn_username = u\nturn_password = p\nmedia_timeout = 0\n"
     "[limits]\nconnections_per_ip = 0\nmax_message_size = 2048\nmax_registrations = 5\n"
-    "max_expires = 600\ntransaction_timeout = 5\nring_timeout = 20\n");
+    "max_expires = 600\ntransaction_timeout = 5\nring_timeout = 20\n"
+    "max_calls = 50\npending_calls_per_connection = 2\npending_calls_per_ip = 3\n");
   g_autofree char *error = NULL;
   config *c = NULL;
 
@@ -106,6 +118,18 @@ static void test_full(void)
   g_assert_cmpuint(c->transaction_timeout, ==, 5);
   g_assert_cmpuint(c->media_timeout, ==, 0); /* never */
   g_assert_cmpuint(c->ring_timeout, ==, 20);
+  g_assert_cmpuint(c->max_calls, ==, 50);
+  g_assert_cmpuint(c->pending_calls_per_connection, ==, 2);
+  g_assert_cmpuint(c->pending_calls_per_ip, ==, 3);
+  g_assert_cmpint(c->rtp_source, ==, RTP_SOURCE_LATCH);
+  g_assert_cmpuint(c->n_pbx_trusted, ==, 2);
+  g_assert_cmpuint(c->pbx_trusted[0].prefix, ==, 16);
+  g_assert_cmpint(c->pbx_trusted[1].family, ==, AF_INET6);
+  g_assert_cmpuint(c->pbx_trusted[1].prefix, ==, 128);
+  g_assert_cmpuint(c->ice_candidates_max, ==, 5);
+  g_assert_false(c->ice_loopback); /* every interface */
+  g_assert_cmpuint(c->n_ice_allow, ==, 1);
+  g_assert_cmpuint(c->n_ice_deny, ==, 2);
   config_free(c);
 }
 
@@ -170,6 +194,20 @@ static const struct {
     "6: media.media_timeout: '-1' is not a whole number from 0 to 86400" },
   { MINIMAL "[limits]\nring_timeout = 0\n",
     "6: limits.ring_timeout: '0' is not a whole number from 1 to 3600" },
+  { MINIMAL "trusted = 10.0.0.1/8\n",
+    "5: pbx.trusted: '10.0.0.1/8' is not a network (ADDRESS or ADDRESS/PREFIX, host bits zero)" },
+  { MINIMAL "trusted = pbx.example.com\n",
+    "5: pbx.trusted: 'pbx.example.com' is not a network (ADDRESS or ADDRESS/PREFIX, host bits zero)" },
+  { MINIMAL "[media]\nrtp_source = first\n",
+    "6: media.rtp_source: 'first' is not one of sdp, latch" },
+  { MINIMAL "[media]\nice_deny = 10.0.0.0/33\n",
+    "6: media.ice_deny: '10.0.0.0/33' is not a network (ADDRESS or ADDRESS/PREFIX, host bits zero)" },
+  { MINIMAL "[media]\nice_loopback = maybe\n",
+    "6: media.ice_loopback: 'maybe' is not true or false" },
+  { MINIMAL "[media]\nice_candidates_max = 0\n",
+    "6: media.ice_candidates_max: '0' is not a whole number from 1 to 100" },
+  { MINIMAL "[limits]\npending_calls_per_connection = 10\npending_calls_per_ip = 5\n",
+    "6: limits.pending_calls_per_connection: 10 is above pending_calls_per_ip (5)" },
   { MINIMAL "host = 127.0.0.2\n",
     "5: pbx.host: set twice" },
   { MINIMAL "this line is no key\n",
