@@ -152,6 +152,9 @@ static gboolean on_reload(gpointer user)
       log_msg(LOG_NOTICE, "reload: PBX is now %s", pbx_link_target(d->pbx));
     }
   }
+  /* the PBX's addresses are resolved anew at every reload (DNS may have changed) */
+  if (pbx_link_set_trusted(d->pbx, c->pbx_trusted, c->n_pbx_trusted) < 0)
+    log_msg(LOG_ERR, "reload: the trusted addresses could not be set; the old ones stay");
   note_restart_only("[websocket] ws", g_strcmp0(c->ws.host, old->ws.host) || c->ws.port != old->ws.port);
   note_restart_only("[websocket] wss", g_strcmp0(c->wss.host, old->wss.host) || c->wss.port != old->wss.port);
   note_restart_only("[websocket] certificate/private_key",
@@ -216,6 +219,7 @@ static int start(daemon_state *d)
     .advertised_host = c->advertised_address,
     .pbx_host = c->pbx_host, .pbx_port = c->pbx_port, .pbx_transport = c->pbx_transport,
     .tls_directory = c->pbx_tls_directory,
+    .trusted = c->pbx_trusted, .n_trusted = c->n_pbx_trusted,
   };
   r = pbx_link_new(d->root, &ps, &router_pbx_callbacks, d->router, &d->pbx);
   if (r < 0)

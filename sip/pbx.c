@@ -3,7 +3,9 @@
 #include "sip/pbx.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <stdlib.h>
+#include <string.h>
 #include <glib.h>
 #include <sofia-sip/nta.h>
 #include <sofia-sip/nta_tag.h>
@@ -14,6 +16,7 @@
 #include <sofia-sip/url.h>
 
 #include "config/log.h"
+#include "sip/sip_filter.h"
 
 struct pbx_link {
   su_home_t home[1];
@@ -28,7 +31,14 @@ struct pbx_link {
   uint16_t contact_port;     /* the UDP/TCP port */
   uint16_t contact_tls_port; /* the TLS port; 0 without TLS */
   sip_transport transport;
+  char *target_host;         /* the PBX host as configured (name or literal) */
+  config_network *trusted;   /* the PBX's addresses, then [pbx] trusted */
+  size_t n_trusted;
+  int filtered[8];           /* Sofia's listening sockets, with the filter */
+  size_t n_filtered;
 };
+
+static int sip_filter_apply(pbx_link *link);
 
 struct pbx_client_tx {
   pbx_link *link;
@@ -73,10 +83,120 @@ int pbx_link_set_target(pbx_link *link, const char *host, uint16_t port, sip_tra
   if (link->target_url)
     su_free(link->home, link->target_url);
   g_free(link->target);
+  g_free(link->target_host);
+  link->target_host = g_strdup(host);
   link->target = target;
   link->target_url = url;
   link->transport = transport;
   return 0;
+}
+
+/* ---- trust ---- */
+
+/* The addresses HOST resolves to, as /32 or /128 networks, appended to OUT. */
+static int resolve_host(const char *host, GArray *out)
+{
+  struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM };
+  struct addrinfo *res = NULL;
+  int r = getaddrinfo(host, NULL, &hints, &res);
+
+  if (r != 0) {
+    log_msg(LOG_ERR, "pbx: cannot resolve %s: %s", host, gai_strerror(r));
+    return -EHOSTUNREACH;
+  }
+  for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+    config_network n = { 0 };
+    char text[INET6_ADDRSTRLEN];
+
+    if (getnameinfo(ai->ai_addr, ai->ai_addrlen, text, sizeof text, NULL, 0, NI_NUMERICHOST) != 0 ||
+        netlist_parse(text, &n) < 0)
+      continue;
+    bool seen = false;
+    for (guint i = 0; i < out->len; i++)
+      if (memcmp(&g_array_index(out, config_network, i), &n, sizeof n) == 0)
+        seen = true;
+    if (!seen)
+      g_array_append_val(out, n);
+  }
+  freeaddrinfo(res);
+  return out->len ? 0 : -EHOSTUNREACH;
+}
+
+int pbx_link_set_trusted(pbx_link *link, const config_network *extra, size_t n_extra)
+{
+  GArray *list = g_array_new(FALSE, TRUE, sizeof(config_network));
+  int r = resolve_host(link->target_host, list);
+
+  if (r < 0) {
+    g_array_free(list, TRUE);
+    return r;
+  }
+  if (n_extra)
+    g_array_append_vals(list, extra, n_extra);
+  g_free(link->trusted);
+  link->n_trusted = list->len;
+  link->trusted = (config_network *)g_array_free(list, FALSE);
+  if (link->agent) {
+    r = sip_filter_apply(link);
+    if (r < 0)
+      return r;
+  }
+  {
+    GString *s = g_string_new(NULL);
+    for (size_t i = 0; i < link->n_trusted; i++) {
+      char buf[64];
+      g_string_append_printf(s, "%s%s", i ? ", " : "", netlist_format(&link->trusted[i], buf, sizeof buf));
+    }
+    log_msg(LOG_INFO, "pbx: SIP requests and latched media are taken from %s only", s->str);
+    g_string_free(s, TRUE);
+  }
+  return 0;
+}
+
+/* Finds Sofia's listening sockets (the SIP port, and the TLS port) and puts
+ * the filter on each. */
+static int sip_filter_apply(pbx_link *link)
+{
+  if (!link->n_filtered) {
+    link->n_filtered = sip_filter_find_listeners(link->contact_port, link->filtered,
+                                                 G_N_ELEMENTS(link->filtered));
+    if (link->contact_tls_port)
+      link->n_filtered += sip_filter_find_listeners(link->contact_tls_port,
+                                                    link->filtered + link->n_filtered,
+                                                    G_N_ELEMENTS(link->filtered) - link->n_filtered);
+    if (!link->n_filtered) {
+      log_msg(LOG_ERR, "pbx: cannot find the SIP sockets to filter");
+      return -ENOTSOCK;
+    }
+  }
+  for (size_t i = 0; i < link->n_filtered; i++) {
+    int r = sip_filter_attach(link->filtered[i], link->trusted, link->n_trusted);
+    if (r < 0) {
+      log_msg(LOG_ERR, "pbx: cannot set the socket filter on the SIP port: %s", g_strerror(-r));
+      return r;
+    }
+  }
+  return 0;
+}
+
+uint64_t pbx_link_dropped(const pbx_link *link)
+{
+  uint64_t n = 0;
+
+  for (size_t i = 0; i < link->n_filtered; i++)
+    n += sip_filter_drops(link->filtered[i]);
+  return n;
+}
+
+const config_network *pbx_link_trusted(const pbx_link *link, size_t *n)
+{
+  *n = link->n_trusted;
+  return link->trusted;
+}
+
+bool pbx_link_is_trusted(const pbx_link *link, const struct sockaddr *sa)
+{
+  return netlist_match(link->trusted, link->n_trusted, sa);
 }
 
 const char *pbx_link_target(const pbx_link *link)
@@ -274,6 +394,7 @@ int pbx_link_new(su_root_t *root, const pbx_settings *s, const pbx_callbacks *ca
   g_autofree char *adv_h = format_host(adv);
   g_autofree char *listen_h = format_host(s->listen_host);
   g_autofree char *bind_url = NULL;
+  int r;
 
   su_home_init(link->home);
   link->root = root;
@@ -300,6 +421,7 @@ int pbx_link_new(su_root_t *root, const pbx_settings *s, const pbx_callbacks *ca
                                  NTATAG_CLIENT_RPORT(1),
                                  NTATAG_PASS_100(1),
                                  NTATAG_EXTRA_100(1),
+                                 TPTAG_STUN_SERVER(0), /* not a STUN server (the filter drops STUN) */
                                  TAG_END());
   if (!link->agent) {
     int e = errno ? errno : EADDRNOTAVAIL;
@@ -309,11 +431,16 @@ int pbx_link_new(su_root_t *root, const pbx_settings *s, const pbx_callbacks *ca
     return -e;
   }
   if (s->pbx_transport == SIP_TRANSPORT_TLS) {
-    int r = add_tls(link, s, listen_h, adv_h);
+    r = add_tls(link, s, listen_h, adv_h);
     if (r < 0) {
       pbx_link_free(link);
       return r;
     }
+  }
+  r = pbx_link_set_trusted(link, s->trusted, s->n_trusted);
+  if (r < 0) {
+    pbx_link_free(link);
+    return r;
   }
   link->default_leg = nta_leg_tcreate(link->agent, on_leg_request, (nta_leg_magic_t *)link,
                                       NTATAG_NO_DIALOG(1), TAG_END());
@@ -336,6 +463,8 @@ void pbx_link_free(pbx_link *link)
   if (link->agent)
     nta_agent_destroy(link->agent);
   g_free(link->target);
+  g_free(link->target_host);
+  g_free(link->trusted);
   g_free(link->contact_host);
   su_home_deinit(link->home);
   g_free(link);

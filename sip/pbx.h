@@ -4,10 +4,18 @@
  * rtcsipd sends requests to the PBX (pbx_link_send_request) and takes the
  * requests the PBX sends to it (callbacks.on_request), statefully: nta does
  * retransmissions and timers.  Only the configured PBX is ever a target.
+ *
+ * Trust: the SIP port takes packets only from the trusted networks (the
+ * addresses the PBX host resolves to, and [pbx] trusted): a socket filter in
+ * the kernel (sip/sip_filter.h) drops everything else, and every STUN
+ * datagram, before Sofia-SIP reads it, so nothing from a stranger is parsed
+ * or answered.
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sofia-sip/su_wait.h>
 #include <sofia-sip/msg.h>
 #include <sofia-sip/nta.h>
@@ -34,6 +42,8 @@ typedef struct {
   uint16_t pbx_port;
   sip_transport pbx_transport;
   const char *tls_directory;   /* for tls: agent.pem, cafile.pem (Sofia layout); may be NULL */
+  const config_network *trusted; /* [pbx] trusted: further trusted networks */
+  size_t n_trusted;
 } pbx_settings;
 
 int pbx_link_new(su_root_t *root, const pbx_settings *settings,
@@ -42,6 +52,22 @@ void pbx_link_free(pbx_link *link);
 /* Points requests at another PBX address (SIGHUP).  0, -EINVAL for a bad
  * address, -EPROTONOSUPPORT for tls when the link was started without it. */
 int pbx_link_set_target(pbx_link *link, const char *host, uint16_t port, sip_transport transport);
+/* Sets the trusted networks anew: the addresses pbx_link_target()'s host
+ * resolves to now, and EXTRA (copied).  Called by pbx_link_new() and on
+ * reload after pbx_link_set_target().  0, or a negative errno when the host
+ * does not resolve or the socket filter cannot be set (the old list stays). */
+int pbx_link_set_trusted(pbx_link *link, const config_network *extra, size_t n_extra);
+/* The trusted networks now (borrowed; valid until the next
+ * pbx_link_set_trusted): whose SIP requests reach browsers, and from whom a
+ * PBX-side media port latches with [media] rtp_source = latch. */
+const config_network *pbx_link_trusted(const pbx_link *link, size_t *n);
+/* true when SA is in pbx_link_trusted() */
+bool pbx_link_is_trusted(const pbx_link *link, const struct sockaddr *sa);
+/* Datagrams and connections the socket filter dropped on the SIP port so far
+ * (untrusted senders and STUN; the kernel's count, with receive-buffer
+ * overflows). */
+uint64_t pbx_link_dropped(const pbx_link *link);
+
 /* "sip:127.0.0.1:5060;transport=udp" */
 const char *pbx_link_target(const pbx_link *link);
 /* The host and port put in Contact URIs that must route back to rtcsipd,
