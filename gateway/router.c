@@ -127,6 +127,10 @@ static void register_answered(router *r, pbx_tx *t, int status, msg_t *response)
   binding *b = t->token[0] ? bindings_lookup_by_token(r->bindings, t->token) : NULL;
 
   if (status >= 200 && status < 300) {
+    if (!b && response) {
+      unsigned ignored = 0;
+      rewrite_register_response(response, NULL, NULL, &ignored); /* no binding of others */
+    }
     if (b && response) {
       unsigned expires = 0;
       if (rewrite_register_response(response, b->token, b->contact_uri, &expires) == 0 &&

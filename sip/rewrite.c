@@ -71,21 +71,32 @@ int rewrite_register_response(msg_t *msg, const char *token, const char *origina
                               unsigned *expires)
 {
   sip_t *sip = sip_object(msg);
+  sip_contact_t *own = NULL, *next;
+  int r = -ENOENT;
 
   if (!sip)
     return -EINVAL;
-  for (sip_contact_t *m = sip->sip_contact; m; m = m->m_next) {
-    if (!m->m_url->url_user || strcmp(m->m_url->url_user, token) != 0)
+  /* every other binding of the AOR goes: another device's token must not
+   * reach this browser, nor any other contact of the user */
+  for (sip_contact_t *m = sip->sip_contact; m; m = next) {
+    next = m->m_next;
+    if (!own && token && m->m_url->url_user && strcmp(m->m_url->url_user, token) == 0) {
+      own = m;
       continue;
-    if (m->m_expires)
-      *expires = (unsigned)strtoul(m->m_expires, NULL, 10);
+    }
+    if (msg_header_remove(msg, (msg_pub_t *)sip, (msg_header_t *)m) < 0)
+      return -EINVAL;
+  }
+  if (own) {
+    if (own->m_expires)
+      *expires = (unsigned)strtoul(own->m_expires, NULL, 10);
     else if (sip->sip_expires)
       *expires = (unsigned)sip->sip_expires->ex_delta;
     else
       *expires = DEFAULT_EXPIRES;
-    return set_contact_uri(msg, m, original_uri);
+    r = set_contact_uri(msg, own, original_uri);
   }
-  return -ENOENT;
+  return r;
 }
 
 int rewrite_push_via(msg_t *msg, const char *protocol, const char *host, const char *branch)

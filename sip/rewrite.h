@@ -36,7 +36,9 @@ int rewrite_register_request(msg_t *msg, const rewrite_target *target, const cha
 
 /* In a 2xx to such a REGISTER: finds the Contact with user TOKEN, puts
  * ORIGINAL_URI back in its place, and returns its expiry in seconds in
- * *expires (its expires param, else the Expires header, else 3600).
+ * *expires (its expires param, else the Expires header, else 3600).  Every
+ * other Contact is removed: the browser learns its own binding only (not
+ * the tokens of the user's other devices).  TOKEN NULL: all are removed.
  * Returns 0, or -ENOENT when the PBX lists no such Contact (not bound). */
 int rewrite_register_response(msg_t *msg, const char *token, const char *original_uri,
                               unsigned *expires);

@@ -1,6 +1,8 @@
 /* SIP message helpers.  See sipmsg.h. */
 #include "sip/sipmsg.h"
 
+#include <stdint.h>
+#include <sys/random.h>
 #include <glib.h>
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
@@ -151,8 +153,25 @@ char *sipmsg_print(msg_t *msg, size_t *len)
 void sipmsg_random_token(char out[17])
 {
   static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-  for (int i = 0; i < 16; i++)
-    out[i] = alphabet[g_random_int_range(0, sizeof alphabet - 1)];
+  uint8_t bytes[32];
+  size_t got = 0;
+  int i = 0;
+
+  /* from the kernel's CSPRNG: tokens name bindings and must not be guessed
+   * from the tags and branches a peer has seen (GLib's g_random is a
+   * Mersenne Twister).  Bytes >= 252 are skipped so that each of the 36
+   * characters is equally likely; 16 of them are 82 bits. */
+  while (i < 16) {
+    if (got == 0) {
+      ssize_t n = getrandom(bytes, sizeof bytes, 0);
+      if (n <= 0)
+        continue; /* EINTR: the pool is ready after boot */
+      got = (size_t)n;
+    }
+    uint8_t b = bytes[--got];
+    if (b < 252)
+      out[i++] = alphabet[b % 36];
+  }
   out[16] = '\0';
 }
 

@@ -32,5 +32,6 @@ char *sipmsg_print(msg_t *msg, size_t *len);
 
 /* A fresh RFC 3261 branch: "z9hG4bK" + 16 random characters. */
 void sipmsg_new_branch(char out[32]);
-/* 16 random characters [a-z0-9] for tags and tokens. */
+/* 16 random characters [a-z0-9] for tags and tokens, from the kernel's
+ * CSPRNG (getrandom): unguessable. */
 void sipmsg_random_token(char out[17]);
