@@ -359,7 +359,7 @@ static void handle_browser_request(router *r, ws_conn *conn, msg_t *msg)
     msg_destroy(msg); /* an ACK of no dialog here: nothing to answer */
     return;
   }
-  rewrite_pop_ws_routes(msg);
+  rewrite_strip_routes(msg);
   if (rewrite_max_forwards(msg) == -ELOOP) {
     reply_to_browser(r, conn, msg, 483, "Too Many Hops", NULL);
     goto done;

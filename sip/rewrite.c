@@ -174,15 +174,12 @@ int rewrite_max_forwards(msg_t *msg)
   return 0;
 }
 
-void rewrite_pop_ws_routes(msg_t *msg)
+void rewrite_strip_routes(msg_t *msg)
 {
   sip_t *sip = sip_object(msg);
 
-  while (sip && sip->sip_route) {
-    char value[8] = "";
-    if (!url_param(sip->sip_route->r_url->url_params, "transport", value, sizeof value) ||
-        (strcasecmp(value, "ws") != 0 && strcasecmp(value, "wss") != 0))
-      break;
+  while (sip && sip->sip_route)
     msg_header_remove(msg, (msg_pub_t *)sip, (msg_header_t *)sip->sip_route);
-  }
+  while (sip && sip->sip_record_route)
+    msg_header_remove(msg, (msg_pub_t *)sip, (msg_header_t *)sip->sip_record_route);
 }
