@@ -32,6 +32,7 @@
 static unsigned next_call_id;
 
 static const pbx_dialog_callbacks call_pbx_callbacks;
+static int make_browser_side_leg(call *c);
 
 /* ---- helpers ---- */
 
@@ -398,6 +399,8 @@ static void act_start_media(call *c)
 {
   int r;
 
+  if (!c->leg)
+    return; /* no browser leg could be made: the call is failing */
   if (!c->bridge) {
     static const media_bridge_callbacks bcb = {
       .on_timeout = on_media_timeout,
@@ -661,6 +664,14 @@ static void on_pbx_invite_response(void *user, int status, msg_t *response)
     stop_timer(c); /* any response: the PBX is there; its own timers run now */
   if (status == 100)
     return;
+  if (status < 300 && !c->leg && c->from_browser && make_browser_side_leg(c) < 0) {
+    /* no ICE port left: the call cannot have media */
+    g_strlcpy(c->media_why, "no media ports", sizeof c->media_why);
+    if (status < 200) {
+      call_media_failed(c, "no media ports");
+      return;
+    }
+  }
   if (response && (status < 300) && call_has_sdp(response, &text, &len)) {
     sdp_plain *p = NULL;
     const char *why = "?";
@@ -678,9 +689,11 @@ static void on_pbx_invite_response(void *user, int status, msg_t *response)
     call_dispatch_response(c, response && call_has_sdp(response, &text, &len) && c->pbx_sdp
                            ? CALL_EV_PBX_EARLY_MEDIA : CALL_EV_PBX_PROVISIONAL,
                       status, response);
-  else if (status < 300)
+  else if (status < 300) {
     call_dispatch_response(c, CALL_EV_PBX_ANSWER, status, response);
-  else if (!response && status == 408)
+    if (!c->leg)
+      call_media_failed(c, "no media ports");
+  } else if (!response && status == 408)
     call_dispatch_response(c, CALL_EV_PBX_TIMEOUT, status, NULL);
   else
     call_dispatch_response(c, CALL_EV_PBX_REJECT, status, response);
@@ -891,18 +904,28 @@ static call *call_alloc(const call_env *env, const call_callbacks *cb, void *use
   return c;
 }
 
-/* The RTP socket toward the PBX and the browser's leg (gathering started). */
-static int make_media(call *c, bool controlling, dtls_role role, const char *fingerprint)
+/* The RTP socket toward the PBX. */
+static int make_rtp(call *c)
+{
+  rtp_socket_settings rs = {
+    .local_address = c->rtp_address,
+    .port_min = c->ice.port_min,
+    .port_max = c->ice.port_max,
+  };
+  int r = rtp_socket_new(&rs, &c->rtp);
+
+  if (r < 0)
+    log_id(c->name, LOG_WARNING, "cannot make the call's RTP socket: %s", g_strerror(-r));
+  return r;
+}
+
+/* The browser's leg (gathering started). */
+static int make_leg(call *c, bool controlling, dtls_role role, const char *fingerprint)
 {
   static const browser_leg_callbacks lcb = {
     .on_gathered = on_leg_gathered,
     .on_ready = on_leg_ready,
     .on_failed = on_leg_failed,
-  };
-  rtp_socket_settings rs = {
-    .local_address = c->rtp_address,
-    .port_min = c->ice.port_min,
-    .port_max = c->ice.port_max,
   };
   browser_leg_settings ls = {
     .role = role,
@@ -912,14 +935,25 @@ static int make_media(call *c, bool controlling, dtls_role role, const char *fin
   int r;
 
   ice_config_apply(&c->ice, &ls.ice);
-  r = rtp_socket_new(&rs, &c->rtp);
-  if (r == 0)
-    r = browser_leg_new(c->id, &ls, &lcb, c, &c->leg);
+  r = browser_leg_new(c->id, &ls, &lcb, c, &c->leg);
   if (r == 0)
     r = ice_agent_gather(browser_leg_ice(c->leg));
-  if (r < 0)
-    log_id(c->name, LOG_WARNING, "cannot make the call's media: %s", g_strerror(-r));
+  if (r < 0) {
+    log_id(c->name, LOG_WARNING, "cannot make the call's browser leg: %s", g_strerror(-r));
+    g_clear_pointer(&c->leg, browser_leg_free);
+  }
   return r;
+}
+
+/* A call from the browser opens its ICE port only once the PBX has taken
+ * the call (its first response beyond 100, or its answer): an INVITE that
+ * the PBX challenges or refuses never holds more than its RTP port. */
+static int make_browser_side_leg(call *c)
+{
+  sdp_setup setup = sdp_webrtc_answer_setup(c->browser_sdp);
+
+  return make_leg(c, false, setup == SDP_SETUP_ACTIVE ? DTLS_ROLE_CLIENT : DTLS_ROLE_SERVER,
+                  c->browser_sdp->fingerprint);
 }
 
 static const sdp_codec *first_codec(const sdp_webrtc *offer)
@@ -972,8 +1006,7 @@ int call_from_browser(const call_env *env, ws_conn *conn, msg_t *invite,
     status = 488, why = "no DTLS role";
   } else if (!c->browser_sdp->rtcp_mux) {
     status = 488, why = "no rtcp-mux";
-  } else if (make_media(c, false, setup == SDP_SETUP_ACTIVE ? DTLS_ROLE_CLIENT : DTLS_ROLE_SERVER,
-                        c->browser_sdp->fingerprint) < 0) {
+  } else if (make_rtp(c) < 0) {
     status = 503, why = "no media ports";
   } else {
     local = call_plain_local(c);
@@ -1045,7 +1078,7 @@ int call_from_pbx(const call_env *env, pbx_server_tx *tx, ws_conn *conn, const c
     return r;
   }
   pbx_dialog_respond(c->pd, 100, "Trying", NULL);
-  if (make_media(c, true, DTLS_ROLE_SERVER, NULL) < 0) {
+  if (make_rtp(c) < 0 || make_leg(c, true, DTLS_ROLE_SERVER, NULL) < 0) {
     pbx_dialog_respond(c->pd, 503, "Service Unavailable", NULL);
     call_free(c);
     return -EADDRINUSE;
@@ -1121,4 +1154,9 @@ bool call_pbx_dialog_ids(const call *c, const char **call_id, const char **local
 }
 
 uint64_t call_flow(const call *c) { return c->flow; }
+
+bool call_is_pending(const call *c)
+{
+  return c->from_browser && c->answered_at == 0;
+}
 const char *call_name(const call *c) { return c->name; }

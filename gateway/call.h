@@ -96,4 +96,7 @@ bool call_pbx_dialog_ids(const call *c, const char **call_id, const char **local
                          const char **remote);
 
 uint64_t call_flow(const call *c);
+/* A call from a browser that is not answered yet (what [limits]
+ * pending_calls_per_connection/_per_ip bound). */
+bool call_is_pending(const call *c);
 const char *call_name(const call *c); /* "call-3" */

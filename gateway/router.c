@@ -18,6 +18,30 @@
 
 #define ALLOW_METHODS "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER, MESSAGE, NOTIFY"
 
+/* Retry-After of a 503 to a call refused by a [limits] limit, seconds */
+#define LIMIT_RETRY_AFTER 10
+/* how often refusals by the same limit are summed up in the log, seconds */
+#define LIMIT_LOG_PERIOD 60
+
+typedef enum {
+  LIMIT_MAX_CALLS,
+  LIMIT_PER_CONNECTION,
+  LIMIT_PER_IP,
+  N_LIMITS,
+} call_limit;
+
+static const char *const limit_names[N_LIMITS] = {
+  [LIMIT_MAX_CALLS] = "max_calls",
+  [LIMIT_PER_CONNECTION] = "pending_calls_per_connection",
+  [LIMIT_PER_IP] = "pending_calls_per_ip",
+};
+
+/* One log line when a limit first refuses a call, then a count per period. */
+typedef struct {
+  gint64 since;      /* monotonic us of the first refusal logged; 0: none */
+  unsigned refused;  /* refusals since */
+} limit_log;
+
 struct router {
   const config *cfg;
   const dtls_identity *dtls_id;
@@ -29,6 +53,9 @@ struct router {
   GHashTable *to_browser; /* branch -> browser_tx */
   GHashTable *to_pbx;     /* pbx_tx set */
   guint expire_timer;
+  limit_log limits[N_LIMITS];
+  uint64_t sip_dropped;   /* pbx_link_dropped() when last logged */
+  unsigned ticks;         /* of expire_timer */
 };
 
 /* A request from the PBX, delivered to a browser, waiting for its answer. */
@@ -274,6 +301,104 @@ done:
   pbx_tx_free(t);
 }
 
+/* ---- limits on calls ---- */
+
+static unsigned limit_value(const config *c, call_limit l)
+{
+  switch (l) {
+  case LIMIT_MAX_CALLS: return c->max_calls;
+  case LIMIT_PER_CONNECTION: return c->pending_calls_per_connection;
+  case LIMIT_PER_IP: return c->pending_calls_per_ip;
+  default: return 0;
+  }
+}
+
+static void note_refusal(router *r, call_limit l, const char *who)
+{
+  limit_log *ll = &r->limits[l];
+
+  if (ll->refused++ == 0) {
+    ll->since = g_get_monotonic_time();
+    log_msg(LOG_WARNING, "limits: %s (%u) reached by %s: new calls get 503 (Retry-After %u); "
+            "further refusals are summed up every %u s", limit_names[l],
+            limit_value(r->cfg, l), who, LIMIT_RETRY_AFTER, LIMIT_LOG_PERIOD);
+  }
+}
+
+static void limits_tick(router *r, gint64 now)
+{
+  for (int l = 0; l < N_LIMITS; l++) {
+    limit_log *ll = &r->limits[l];
+    if (ll->refused && now - ll->since >= (gint64)LIMIT_LOG_PERIOD * G_USEC_PER_SEC) {
+      if (ll->refused > 1)
+        log_msg(LOG_WARNING, "limits: %u calls refused by %s (%u) in the last %u s",
+                ll->refused, limit_names[l], limit_value(r->cfg, l), LIMIT_LOG_PERIOD);
+      ll->refused = 0;
+      ll->since = 0;
+    }
+  }
+}
+
+static bool flow_has_ip(router *r, uint64_t flow, const char *ip)
+{
+  ws_conn *conn = ws_edge_find(r->edge, flow);
+  return conn && strcmp(ws_conn_ip(conn), ip) == 0;
+}
+
+/* Which limit a new call from CONN would break; N_LIMITS: none.  Echo calls
+ * count as pending for their whole life (they need no account). */
+static call_limit call_limit_broken(router *r, ws_conn *conn)
+{
+  const config *c = r->cfg;
+  uint64_t flow = ws_conn_id(conn);
+  const char *ip = ws_conn_ip(conn);
+  unsigned on_flow = 0, on_ip = 0;
+
+  if (r->pbx_calls->len + r->calls->len >= c->max_calls)
+    return LIMIT_MAX_CALLS;
+  for (guint i = 0; i < r->calls->len; i++) {
+    uint64_t f = echo_call_flow(r->calls->pdata[i]);
+    on_flow += f == flow;
+    on_ip += f == flow || flow_has_ip(r, f, ip);
+  }
+  for (guint i = 0; i < r->pbx_calls->len; i++) {
+    call *x = r->pbx_calls->pdata[i];
+    if (!call_is_pending(x))
+      continue;
+    uint64_t f = call_flow(x);
+    on_flow += f == flow;
+    on_ip += f == flow || flow_has_ip(r, f, ip);
+  }
+  if (on_flow >= c->pending_calls_per_connection)
+    return LIMIT_PER_CONNECTION;
+  if (on_ip >= c->pending_calls_per_ip)
+    return LIMIT_PER_IP;
+  return N_LIMITS;
+}
+
+/* true when the INVITE MSG from CONN may start a call; else it was answered
+ * 503 with Retry-After (and consumed). */
+static bool admit_browser_call(router *r, ws_conn *conn, msg_t *msg)
+{
+  call_limit l = call_limit_broken(r, conn);
+  char retry[16];
+  msg_t *resp;
+
+  if (l == N_LIMITS)
+    return true;
+  note_refusal(r, l, l == LIMIT_MAX_CALLS ? "all callers" : ws_conn_peer(conn));
+  g_snprintf(retry, sizeof retry, "%u", LIMIT_RETRY_AFTER);
+  g_autofree char *w = g_strdup_printf("399 rtcsipd \"too many calls (%s)\"", limit_names[l]);
+  resp = sipmsg_response(msg, 503, "Service Unavailable", SIPTAG_RETRY_AFTER_STR(retry),
+                         SIPTAG_WARNING_STR(w), TAG_END());
+  if (resp) {
+    send_to_flow(r, conn, resp);
+    msg_destroy(resp);
+  }
+  msg_destroy(msg);
+  return false;
+}
+
 static void on_echo_ended(void *user, echo_call *ec)
 {
   router *r = user;
@@ -381,7 +506,8 @@ static void handle_browser_request(router *r, ws_conn *conn, msg_t *msg)
     return;
   }
   if (method == sip_method_invite && echo_is_target(r->cfg, msg)) {
-    start_echo_call(r, conn, msg);
+    if (admit_browser_call(r, conn, msg))
+      start_echo_call(r, conn, msg);
     return;
   }
   if (method == sip_method_cancel) {
@@ -401,7 +527,8 @@ static void handle_browser_request(router *r, ws_conn *conn, msg_t *msg)
     goto done;
   }
   if (method == sip_method_invite) {
-    start_call(r, conn, msg);
+    if (admit_browser_call(r, conn, msg))
+      start_call(r, conn, msg);
     return;
   }
   log_id(ws_conn_name(conn), LOG_DEBUG, "%s to the PBX", sip->sip_request->rq_method_name);
@@ -466,6 +593,11 @@ static void on_pbx_request(void *user, pbx_server_tx *stx, msg_t *msg)
 
     if (sip->sip_to->a_tag) {
       pbx_server_tx_reply(stx, 481, "Call/Transaction Does Not Exist");
+      return;
+    }
+    if (r->pbx_calls->len + r->calls->len >= r->cfg->max_calls) {
+      note_refusal(r, LIMIT_MAX_CALLS, "the PBX");
+      pbx_server_tx_reply_retry_after(stx, 503, "Service Unavailable", LIMIT_RETRY_AFTER);
       return;
     }
     if (call_from_pbx(&env, stx, conn, b->contact_uri, &router_call_callbacks, r, &c) == 0)
@@ -616,10 +748,21 @@ const pbx_callbacks router_pbx_callbacks = {
 static gboolean on_expire_tick(gpointer user)
 {
   router *r = user;
-  unsigned n = bindings_expire(r->bindings, g_get_monotonic_time());
+  gint64 now = g_get_monotonic_time();
+  unsigned n = bindings_expire(r->bindings, now);
 
   if (n)
     log_msg(LOG_INFO, "%u bindings expired", n);
+  limits_tick(r, now);
+  if (r->pbx && ++r->ticks % LIMIT_LOG_PERIOD == 0) {
+    /* what the SIP port's filter dropped: strangers and STUN, summed up */
+    uint64_t d = pbx_link_dropped(r->pbx);
+    if (d > r->sip_dropped)
+      log_msg(LOG_NOTICE, "sip: %" G_GUINT64_FORMAT " packets from untrusted senders (or STUN) "
+              "dropped on the SIP port since the last report, %" G_GUINT64_FORMAT " in all",
+              d - r->sip_dropped, d);
+    r->sip_dropped = d;
+  }
   return G_SOURCE_CONTINUE;
 }
 

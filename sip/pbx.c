@@ -11,6 +11,7 @@
 #include <sofia-sip/nta_tag.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_tag.h>
 #include <sofia-sip/su_alloc.h>
 #include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url.h>
@@ -270,6 +271,18 @@ static void server_tx_done(pbx_server_tx *tx, int status)
 int pbx_server_tx_reply(pbx_server_tx *tx, int status, const char *phrase)
 {
   int r = nta_incoming_treply(tx->irq, status, phrase, TAG_END());
+  server_tx_done(tx, status);
+  return r < 0 ? -EIO : 0;
+}
+
+int pbx_server_tx_reply_retry_after(pbx_server_tx *tx, int status, const char *phrase,
+                                    unsigned seconds)
+{
+  char value[16];
+  int r;
+
+  g_snprintf(value, sizeof value, "%u", seconds);
+  r = nta_incoming_treply(tx->irq, status, phrase, SIPTAG_RETRY_AFTER_STR(value), TAG_END());
   server_tx_done(tx, status);
   return r < 0 ? -EIO : 0;
 }

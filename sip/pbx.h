@@ -94,6 +94,9 @@ const char *pbx_client_tx_branch(const pbx_client_tx *tx);
 /* Answers with a status made here.  A final status ends the transaction and
  * frees TX. 0 or a negative errno. */
 int pbx_server_tx_reply(pbx_server_tx *tx, int status, const char *phrase);
+/* The same with "Retry-After: SECONDS" (a 503 when rtcsipd is full). */
+int pbx_server_tx_reply_retry_after(pbx_server_tx *tx, int status, const char *phrase,
+                                    unsigned seconds);
 /* Answers with RESPONSE (consumed), e.g. one relayed from a browser, whose Via
  * list must be the request's.  A final status frees TX. */
 int pbx_server_tx_relay(pbx_server_tx *tx, msg_t *response);

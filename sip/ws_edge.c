@@ -721,6 +721,11 @@ const char *ws_conn_name(const ws_conn *conn)
   return conn->name;
 }
 
+const char *ws_conn_ip(const ws_conn *conn)
+{
+  return conn->ip;
+}
+
 const char *ws_conn_peer(const ws_conn *conn)
 {
   return conn->peer;

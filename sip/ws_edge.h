@@ -70,6 +70,7 @@ ws_conn *ws_edge_find(ws_edge *edge, uint64_t id);
 uint64_t ws_conn_id(const ws_conn *conn);
 const char *ws_conn_name(const ws_conn *conn);  /* "ws-12", for logs */
 const char *ws_conn_peer(const ws_conn *conn);  /* "192.0.2.1:50000" or "[2001:db8::1]:50000" */
+const char *ws_conn_ip(const ws_conn *conn);    /* "192.0.2.1" or "2001:db8::1" */
 bool ws_conn_is_secure(const ws_conn *conn);    /* came in on wss:// */
 /* Queues one text message; 0 or a negative errno (-ENOTCONN when closing). */
 int ws_conn_send(ws_conn *conn, const char *data, size_t len);
