@@ -1000,6 +1000,8 @@ int call_from_browser(const call_env *env, ws_conn *conn, msg_t *invite,
     status = 400, why = "no Contact";
   } else if ((r = sdp_webrtc_parse(text, len, &c->browser_sdp, &why)) < 0) {
     status = 488;
+  } else if (dtls_fingerprint_check(c->browser_sdp->fingerprint) < 0) {
+    status = 488, why = "unusable a=fingerprint (hash function)";
   } else if (!first_codec(c->browser_sdp)) {
     status = 488, why = "no supported audio codec";
   } else if ((setup = sdp_webrtc_answer_setup(c->browser_sdp)) == SDP_SETUP_NONE) {

@@ -269,6 +269,11 @@ int echo_call_new(const config *cfg, const dtls_identity *id, ws_edge *edge, ws_
   r = sdp_webrtc_parse(sip->sip_payload->pl_data, sip->sip_payload->pl_len, &offer, &why);
   if (r < 0)
     return reject(d, name, 488, "Not Acceptable Here", why, r);
+  if (dtls_fingerprint_check(offer->fingerprint) < 0) {
+    sdp_webrtc_free(offer);
+    return reject(d, name, 488, "Not Acceptable Here", "unusable a=fingerprint (hash function)",
+                  -ENOTSUP);
+  }
   codec = choose_codec(offer);
   setup = sdp_webrtc_answer_setup(offer);
   if (!codec || setup == SDP_SETUP_NONE || !offer->rtcp_mux) {

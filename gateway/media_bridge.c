@@ -198,6 +198,15 @@ static void from_pbx_rtcp(void *user, uint8_t *buf, size_t len, size_t cap)
     b->stats.drops++;
 }
 
+void media_bridge_receive(media_bridge *b, bool from_browser, bool rtcp, uint8_t *buf, size_t len,
+                          size_t cap)
+{
+  if (from_browser)
+    (rtcp ? from_browser_rtcp : from_browser_rtp)(b, buf, len, cap);
+  else
+    (rtcp ? from_pbx_rtcp : from_pbx_rtp)(b, buf, len, cap);
+}
+
 /* ---- generated telephone-events ---- */
 
 /* One packet of the current event toward TO, UNITS into it, continuing the

@@ -107,6 +107,15 @@ void media_bridge_set_sending(media_bridge *b, bool to_pbx, bool sending);
 
 void media_bridge_get_stats(const media_bridge *b, media_bridge_stats *out);
 
+/* One plaintext packet as a leg hands it to the bridge: from the browser
+ * (FROM_BROWSER: after SRTP) or from the PBX's socket, RTP or RTCP; LEN bytes
+ * in BUF of capacity CAP >= LEN + SRTP_LEG_MAX_TRAILER, modified in place.
+ * The same path as the legs' sinks (RTP under 12 bytes dropped and counted).
+ * For the fuzz target tests/fuzz/fuzz_media.c, which cannot make SRTP that
+ * the browser leg accepts. */
+void media_bridge_receive(media_bridge *b, bool from_browser, bool rtcp, uint8_t *buf, size_t len,
+                          size_t cap);
+
 /* The media counters of a call for its summary log line (g_malloc'd):
  * "browser->rtcsipd N rtp/N bytes N rtcp, rtcsipd->browser ..., [pbx->rtcsipd
  * ..., rtcsipd->pbx ..., ]srtp auth failures N, drops N".  Any of the three

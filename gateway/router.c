@@ -377,13 +377,28 @@ static call_limit call_limit_broken(router *r, ws_conn *conn)
 }
 
 /* true when the INVITE MSG from CONN may start a call; else it was answered
- * 503 with Retry-After (and consumed). */
+ * (415 for a body that is no SDP, 503 with Retry-After for a limit) and
+ * consumed. */
 static bool admit_browser_call(router *r, ws_conn *conn, msg_t *msg)
 {
-  call_limit l = call_limit_broken(r, conn);
+  sip_t *sip = sip_object(msg);
+  call_limit l;
   char retry[16];
   msg_t *resp;
 
+  if (sip->sip_payload && sip->sip_payload->pl_len &&
+      (!sip->sip_content_type || !sip->sip_content_type->c_type ||
+       g_ascii_strcasecmp(sip->sip_content_type->c_type, "application/sdp") != 0)) {
+    resp = sipmsg_response(msg, 415, "Unsupported Media Type",
+                           SIPTAG_ACCEPT_STR("application/sdp"), TAG_END());
+    if (resp) {
+      send_to_flow(r, conn, resp);
+      msg_destroy(resp);
+    }
+    msg_destroy(msg);
+    return false;
+  }
+  l = call_limit_broken(r, conn);
   if (l == N_LIMITS)
     return true;
   note_refusal(r, l, l == LIMIT_MAX_CALLS ? "all callers" : ws_conn_peer(conn));
@@ -681,6 +696,13 @@ static void on_ws_message(void *user, ws_conn *conn, const char *data, size_t le
   case SIPMSG_BAD_MESSAGE:
     log_id(ws_conn_name(conn), LOG_NOTICE, "closing: message with %s", why);
     ws_conn_close(conn, 1002, why);
+    return;
+  case SIPMSG_BAD_VERSION:
+    log_id(ws_conn_name(conn), LOG_NOTICE, "505 to a request of %s",
+           sip_object(msg)->sip_request->rq_version);
+    if (reply_to_browser(r, conn, msg, 505, "Version Not Supported", why) < 0)
+      ws_conn_close(conn, 1002, why);
+    msg_destroy(msg);
     return;
   case SIPMSG_BAD_REQUEST:
     log_id(ws_conn_name(conn), LOG_NOTICE, "400 to a request with %s", why);

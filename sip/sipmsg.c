@@ -8,6 +8,7 @@
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
+#include <sofia-sip/su_string.h>
 #include <sofia-sip/su_tagarg.h>
 
 sipmsg_parse_result sipmsg_parse(const char *text, size_t len, msg_t **ret, const char **why)
@@ -31,23 +32,40 @@ sipmsg_parse_result sipmsg_parse(const char *text, size_t len, msg_t **ret, cons
     *why = "no request or status line";
     goto fatal;
   }
-  if (!sip->sip_via) {
-    *why = "no Via header";
-    goto fatal;
-  }
   if (sip->sip_status) {
     /* a broken response cannot be answered; it is dropped by the caller */
-    if (msg_has_error(msg) || !sip->sip_cseq || !sip->sip_call_id) {
+    if (!sip->sip_via || msg_has_error(msg) || !sip->sip_cseq || !sip->sip_call_id) {
       *why = "malformed response";
       goto fatal;
     }
     *ret = msg;
     return SIPMSG_OK;
   }
-  /* a request line and a Via are enough to answer 400: the sender matches
-   * the answer by the Via branch */
-  if (!sip->sip_from || !sip->sip_to || !sip->sip_call_id || !sip->sip_cseq) {
-    *why = "missing or malformed From, To, Call-ID or CSeq";
+  /* a request line is enough to answer over the flow (RFC 3261 8.2): the
+   * sender matches the answer by its Via branch when it sent one */
+  if (!su_casematch(sip->sip_request->rq_version, sip_version_2_0)) {
+    *why = "SIP version not supported";
+    *ret = msg;
+    return SIPMSG_BAD_VERSION;
+  }
+  if (!sip->sip_via) {
+    *why = "missing Via header";
+    goto answerable;
+  }
+  if (!sip->sip_from) {
+    *why = "missing or malformed From header";
+    goto answerable;
+  }
+  if (!sip->sip_to) {
+    *why = "missing or malformed To header";
+    goto answerable;
+  }
+  if (!sip->sip_call_id) {
+    *why = "missing or malformed Call-ID header";
+    goto answerable;
+  }
+  if (!sip->sip_cseq) {
+    *why = "missing or malformed CSeq header";
     goto answerable;
   }
   if (msg_has_error(msg) || sip->sip_error) {
@@ -136,7 +154,13 @@ char *sipmsg_print(msg_t *msg, size_t *len)
 
   if (!sip)
     return NULL;
-  if (sip_complete_message(msg) < 0 || msg_serialize(msg, (msg_pub_t *)sip) < 0)
+  /* sip_complete_message() fails without From, To, Call-ID or CSeq, after
+   * adding Content-Length: a response to a request that lacked them is
+   * still printed (a 400 saying which one) */
+  if (sip_complete_message(msg) < 0 &&
+      !(sip->sip_status && sip->sip_content_length && sip->sip_separator))
+    return NULL;
+  if (msg_serialize(msg, (msg_pub_t *)sip) < 0)
     return NULL;
   text = msg_as_string(home, msg, (msg_pub_t *)sip, 0, &n);
   if (!text) {

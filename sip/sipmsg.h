@@ -10,8 +10,9 @@
 
 typedef enum {
   SIPMSG_OK,          /* a complete request or response */
-  SIPMSG_BAD_REQUEST, /* broken, but with a request line and a Via: answer 400
-                       * (From, To, Call-ID or CSeq may be missing) */
+  SIPMSG_BAD_REQUEST, /* broken, but with a request line: answer 400 (Via,
+                       * From, To, Call-ID or CSeq may be missing) */
+  SIPMSG_BAD_VERSION, /* a request of another SIP version: answer 505 */
   SIPMSG_BAD_MESSAGE, /* nothing to answer to: close the flow */
 } sipmsg_parse_result;
 

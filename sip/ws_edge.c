@@ -362,6 +362,28 @@ static int ws_edge_refuse(struct lws *wsi, unsigned status, const char *why)
   return 1; /* lws completes the transaction */
 }
 
+/* RFC 6455 4.4: a version other than 13 gets 426 with the version spoken
+ * here (lws 4.1 would take any version as 13). */
+static int ws_edge_refuse_version(struct lws *wsi)
+{
+  static const char body[] = "WebSocket version 13 only\n";
+  unsigned char head[LWS_PRE + 512], *start = head + LWS_PRE, *p = start;
+  unsigned char *end = head + sizeof head - 1;
+  unsigned char out[LWS_PRE + sizeof body];
+
+  log_msg(LOG_DEBUG, "WebSocket upgrade refused with 426: unsupported Sec-WebSocket-Version");
+  if (lws_add_http_common_headers(wsi, 426, "text/plain", sizeof body - 1,
+                                  &p, end) ||
+      lws_add_http_header_by_token(wsi, WSI_TOKEN_VERSION, (const unsigned char *)"13", 2, &p, end) ||
+      lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
+                                   &p, end) ||
+      lws_finalize_write_http_header(wsi, start, &p, end))
+    return -1;
+  memcpy(out + LWS_PRE, body, sizeof body - 1);
+  lws_write(wsi, out + LWS_PRE, sizeof body - 1, LWS_WRITE_HTTP_FINAL);
+  return -1; /* and hang up */
+}
+
 static int ws_edge_confirm_upgrade(ws_edge *edge, struct lws *wsi)
 {
   char up[32], ip[INET6_ADDRSTRLEN];
@@ -373,6 +395,12 @@ static int ws_edge_confirm_upgrade(ws_edge *edge, struct lws *wsi)
     return -1;
   if (lws_hdr_copy(wsi, up, sizeof up, WSI_TOKEN_UPGRADE) <= 0 || g_ascii_strcasecmp(up, "websocket") != 0)
     return ws_edge_refuse(wsi, HTTP_STATUS_BAD_REQUEST, "unsupported upgrade");
+  {
+    char version[8] = "";
+    if (lws_hdr_copy(wsi, version, sizeof version, WSI_TOKEN_VERSION) <= 0 ||
+        strcmp(version, "13") != 0)
+      return ws_edge_refuse_version(wsi);
+  }
   if (!ws_edge_wants_sip(wsi))
     return ws_edge_refuse(wsi, HTTP_STATUS_BAD_REQUEST, "the WebSocket subprotocol must be \"sip\"");
   if (edge->stopping)

@@ -133,6 +133,12 @@ static int fingerprint_parse(const char *text, fingerprint *fp)
   return 0;
 }
 
+int dtls_fingerprint_check(const char *text)
+{
+  fingerprint fp;
+  return fingerprint_parse(text, &fp);
+}
+
 static bool fingerprint_matches(const fingerprint *fp, X509 *cert)
 {
   unsigned char digest[EVP_MAX_MD_SIZE];

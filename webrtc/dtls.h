@@ -60,6 +60,11 @@ typedef struct {
 /* Makes the key and certificate (valid one year).  0 or a negative errno. */
 int dtls_identity_new(dtls_identity **ret);
 void dtls_identity_free(dtls_identity *id);
+/* 0 when TEXT is an a=fingerprint value rtcsipd can check ("sha-256 AB:..",
+ * or sha-1/sha-224/sha-384/sha-512, with the digest of that length);
+ * -EINVAL otherwise (an unknown hash function: the offer gets 488). */
+int dtls_fingerprint_check(const char *text);
+
 /* "sha-256 AB:CD:...", the value of a=fingerprint. */
 const char *dtls_identity_fingerprint(const dtls_identity *id);
 
