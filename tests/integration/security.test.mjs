@@ -396,3 +396,33 @@ test('malformed requests get their status code and the flow stays open; bad WebS
     const ok = await client(env, gw, 'bob');
     assert.equal(ok.protocol, 'sip');
   }));
+
+// An OPTIONS to rtcsipd's SIP port from FROM (a loopback address); resolves
+// with the status line of the answer, or null after MS.
+async function optionsFrom(env, gw, from, ms = 800) {
+  const s = await strangerUdp(env, from);
+  s.sock.send(sipRequest('OPTIONS', `sip:127.0.0.1:${gw.ports.sip}`,
+    { via: `SIP/2.0/UDP ${from}:${s.port};branch=z9hG4bK${randomToken(10)};rport` }), gw.ports.sip, '127.0.0.1');
+  try {
+    return await waitFor(() => s.got.map((m) => m.split('\r\n')[0])[0], ms, { what: 'an answer' });
+  } catch {
+    return null;
+  }
+}
+
+test('[pbx] trusted adds networks, and a reload (SIGHUP) changes them at once', { timeout: 60000 }, () =>
+  withEnv('security-trusted', async (env) => {
+    const { gw } = await setup(env, { overrides: { pbx: { trusted: '127.0.0.64/26' } } });
+    assert.match(String(await optionsFrom(env, gw, '127.0.0.70')), /^SIP\/2\.0 200 /, 'a trusted network is served');
+    assert.match(String(await optionsFrom(env, gw, '127.0.0.1')), /^SIP\/2\.0 200 /, 'the PBX host still is');
+    assert.equal(await optionsFrom(env, gw, STRANGER), null, 'a stranger is not');
+    assert.match(gw.logs(), /SIP requests and latched media are taken from 127\.0\.0\.1\/32, 127\.0\.0\.64\/26 only/);
+
+    const text = fs.readFileSync(gw.configFile, 'utf8').replace(/trusted = .*/, `trusted = ${STRANGER}`);
+    fs.writeFileSync(gw.configFile, text);
+    const from = gw.logs().length;
+    process.kill(gw.child.pid, 'SIGHUP');
+    await waitFor(() => /reloaded /.test(gw.logs().slice(from)), 5000 * SLOW, { what: 'the reload' });
+    assert.match(String(await optionsFrom(env, gw, STRANGER)), /^SIP\/2\.0 200 /, 'newly trusted after the reload');
+    assert.equal(await optionsFrom(env, gw, '127.0.0.70'), null, 'no longer trusted after the reload');
+  }));
