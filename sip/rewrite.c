@@ -182,4 +182,6 @@ void rewrite_strip_routes(msg_t *msg)
     msg_header_remove(msg, (msg_pub_t *)sip, (msg_header_t *)sip->sip_route);
   while (sip && sip->sip_record_route)
     msg_header_remove(msg, (msg_pub_t *)sip, (msg_header_t *)sip->sip_record_route);
+  while (sip && sip->sip_path)
+    msg_header_remove(msg, (msg_pub_t *)sip, (msg_header_t *)sip->sip_path);
 }

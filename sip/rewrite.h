@@ -62,9 +62,10 @@ int rewrite_request_uri(msg_t *msg, const char *uri);
  * the caller answers 483 Too Many Hops. */
 int rewrite_max_forwards(msg_t *msg);
 
-/* Removes every Route and Record-Route header of a browser's request on its
- * way to the PBX: requests rtcsipd sends carry only the routes rtcsipd
- * itself learned (a dialog's route set, the configured PBX as next hop), so
- * that a browser cannot have a proxy in front of the PBX relay them to a
- * host of its choosing, nor be put in the PBX's route set. */
+/* Removes every Route, Record-Route and Path header of a browser's request
+ * on its way to the PBX: requests rtcsipd sends carry only the routes
+ * rtcsipd itself learned (a dialog's route set, the configured PBX as next
+ * hop), so that a browser cannot have a proxy in front of the PBX relay them
+ * to a host of its choosing, nor put a host of its choosing in the PBX's
+ * route set or in the path of its registration (RFC 3327). */
 void rewrite_strip_routes(msg_t *msg);

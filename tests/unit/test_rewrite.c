@@ -272,7 +272,7 @@ static void test_via_uri_maxforwards(void)
   const char *routed = "MESSAGE sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/WSS h.invalid;branch=z9hG4bK6\r\n"
                        "Route: <sip:rtcsipd.example.com;transport=ws;lr>\r\n"
                        "Route: <sip:evil.example.net:5099;lr>, <sip:pbx.example.com;lr>\r\n"
-                       "Record-Route: <sip:evil.example.net;lr>\r\n"
+                       "Record-Route: <sip:evil.example.net;lr>\r\nPath: <sip:evil.example.net;lr>\r\n"
                        "From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nCall-ID: v\r\n"
                        "CSeq: 1 MESSAGE\r\n\r\n";
   msg = parse_ok(routed);
@@ -281,6 +281,7 @@ static void test_via_uri_maxforwards(void)
     msg_t *stripped = reparse(msg);
     g_assert_null(sip_object(stripped)->sip_route);
     g_assert_null(sip_object(stripped)->sip_record_route);
+    g_assert_null(sip_object(stripped)->sip_path);
     msg_destroy(stripped);
   }
   msg_destroy(msg);
