@@ -40,6 +40,14 @@ void ice_config_init(ice_config *ic, const config *cfg)
   ic->addresses = g_strdupv(cfg->ice_addresses);
   ic->port_min = cfg->rtp_port_min;
   ic->port_max = cfg->rtp_port_max;
+  ic->filter = (ice_filter){
+    .candidates_max = cfg->ice_candidates_max,
+    .loopback = cfg->ice_loopback,
+    .allow = g_memdup2(cfg->ice_allow, cfg->n_ice_allow * sizeof(config_network)),
+    .n_allow = cfg->n_ice_allow,
+    .deny = g_memdup2(cfg->ice_deny, cfg->n_ice_deny * sizeof(config_network)),
+    .n_deny = cfg->n_ice_deny,
+  };
   if (cfg->n_stun_servers)
     split_server_url(cfg->stun_servers[0].url, "stun:", &ic->stun_host, &ic->stun_port, &tcp);
   for (size_t i = 0; i < cfg->n_turn_servers && !ic->turn_host; i++) {
@@ -71,6 +79,8 @@ void ice_config_clear(ice_config *ic)
   g_free(ic->turn_host);
   g_free(ic->turn_username);
   g_free(ic->turn_password);
+  g_free((config_network *)ic->filter.allow);
+  g_free((config_network *)ic->filter.deny);
   memset(ic, 0, sizeof *ic);
 }
 
@@ -86,4 +96,5 @@ void ice_config_apply(const ice_config *ic, ice_settings *s)
   s->turn_username = ic->turn_username;
   s->turn_password = ic->turn_password;
   s->turn_transport = ic->turn_host ? ic->turn_transport : ICE_TURN_NONE;
+  s->filter = &ic->filter;
 }

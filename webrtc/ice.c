@@ -23,6 +23,10 @@ struct ice_agent {
   unsigned connect_timeout_ms;
   bool has_turn;
 
+  ice_filter filter;         /* its networks owned here */
+  bool has_filter;
+  unsigned remote_accepted;  /* remote candidates handed to libnice so far */
+
   ice_state state;     /* as libnice (or the timeout) last said */
   ice_state reported;  /* as on_state last said */
   bool gathered_pending;
@@ -177,6 +181,8 @@ static void agent_destroy(ice_agent *a) {
     g_object_unref(a->nice);
   }
   g_main_context_unref(a->context);
+  g_free((config_network *)a->filter.allow);
+  g_free((config_network *)a->filter.deny);
   g_free(a->ufrag);
   g_free(a->pwd);
   g_free(a->log_id);
@@ -232,6 +238,14 @@ int ice_agent_new(const ice_settings *settings, const ice_callbacks *callbacks,
   a->connect_timeout_ms = settings->connect_timeout_ms ? settings->connect_timeout_ms
                                                        : ICE_DEFAULT_CONNECT_TIMEOUT_MS;
   a->state = a->reported = ICE_NEW;
+  if (settings->filter) {
+    a->has_filter = true;
+    a->filter = *settings->filter;
+    a->filter.allow = g_memdup2(settings->filter->allow,
+                                settings->filter->n_allow * sizeof(config_network));
+    a->filter.deny = g_memdup2(settings->filter->deny,
+                               settings->filter->n_deny * sizeof(config_network));
+  }
 
   /* Regular nomination (RFC 8445 has no aggressive one); consent freshness
    * (RFC 7675) as Chromium does; no trickle. */
@@ -294,6 +308,36 @@ fail:
   return r;
 }
 
+static const ice_filter *agent_filter(const ice_agent *a) {
+  return a->has_filter ? &a->filter : NULL;
+}
+
+/* The socket filter on every UDP socket of the component (host sockets,
+ * which also carry server-reflexive and TURN-UDP traffic).  libnice binds
+ * them in nice_agent_gather_candidates(), before anyone knows their port or
+ * our password; an ICE restart keeps them. */
+static void attach_socket_filter(ice_agent *a) {
+  GPtrArray *socks = nice_agent_get_sockets(a->nice, a->stream_id, ICE_COMPONENT);
+  int failed = 0, err = 0;
+
+  for (guint i = 0; socks && i < socks->len; i++) {
+    GSocket *s = g_ptr_array_index(socks, i);
+    if (g_socket_get_socket_type(s) != G_SOCKET_TYPE_DATAGRAM)
+      continue;
+    int r = ice_filter_attach(agent_filter(a), g_socket_get_fd(s));
+    if (r < 0) {
+      failed++;
+      err = r;
+    }
+  }
+  if (failed)
+    log_id(a->log_id, LOG_WARNING,
+           "ice: no socket filter on %d sockets (%s): peer-reflexive checks from denied sources get answers",
+           failed, g_strerror(-err));
+  if (socks)
+    g_ptr_array_unref(socks);
+}
+
 int ice_agent_gather(ice_agent *a) {
   g_return_val_if_fail(a && !a->freed, -EINVAL);
   state_set(a, ICE_GATHERING);
@@ -302,6 +346,7 @@ int ice_agent_gather(ice_agent *a) {
     log_id(a->log_id, LOG_WARNING, "ice: gathering failed (no port free in the range?)");
     return -EIO;
   }
+  attach_socket_filter(a);
   return 0;
 }
 
@@ -338,22 +383,44 @@ int ice_agent_set_remote(ice_agent *a, const char *ufrag, const char *pwd,
     return -EIO;
 
   GSList *list = NULL;
-  unsigned skipped = 0;
+  ice_filter_tally tally = { 0 };
   for (const char *const *p = candidates; p && *p; p++) {
     /* libnice wants the whole attribute line, "a=candidate:..." */
     g_autofree char *line = g_str_has_prefix(*p, "a=") ? g_strdup(*p) : g_strconcat("a=", *p, NULL);
     g_strchomp(line);
+    tally.total++;
     NiceCandidate *c = nice_agent_parse_remote_candidate_sdp(a->nice, a->stream_id, line);
-    if (!c || c->component_id != ICE_COMPONENT || c->transport != NICE_CANDIDATE_TRANSPORT_UDP) {
-      skipped++;
+    ice_filter_reason why;
+    if (!c) {
+      why = ice_filter_unparsed(line);
+    } else if (c->transport != NICE_CANDIDATE_TRANSPORT_UDP) {
+      why = ICE_FILTER_TCP;
+    } else if (c->component_id != ICE_COMPONENT) {
+      why = ICE_FILTER_UNUSABLE;
+    } else {
+      /* the address libnice would send checks to, as libnice parsed it */
+      struct sockaddr_storage ss;
+      memset(&ss, 0, sizeof ss);
+      nice_address_copy_to_sockaddr(&c->addr, (struct sockaddr *)&ss);
+      why = ice_filter_admit(agent_filter(a), &a->remote_accepted, (struct sockaddr *)&ss);
+    }
+    if (why != ICE_FILTER_ACCEPT) {
+      tally.ignored[why]++;
       if (c)
         nice_candidate_free(c);
       continue;
     }
     list = g_slist_prepend(list, c);
   }
-  if (skipped)
-    log_id(a->log_id, LOG_DEBUG, "ice: %u remote candidates skipped", skipped);
+  char summary[256];
+  unsigned ignored = ice_filter_summary(&tally, summary, sizeof summary);
+  if (ignored) {
+    /* refused for a reason the operator may want to know of: NOTICE */
+    bool refused = tally.ignored[ICE_FILTER_FORBIDDEN] || tally.ignored[ICE_FILTER_LOOPBACK] ||
+                   tally.ignored[ICE_FILTER_NOT_ALLOWED] || tally.ignored[ICE_FILTER_DENIED] ||
+                   tally.ignored[ICE_FILTER_OVER_LIMIT];
+    log_id(a->log_id, refused ? LOG_NOTICE : LOG_INFO, "ICE: %s", summary);
+  }
   list = g_slist_reverse(list);
 
   int r = 0;

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <glib.h>
 
+#include "webrtc/ice_filter.h"
+
 typedef struct ice_agent ice_agent;
 
 typedef enum {
@@ -52,6 +54,10 @@ typedef struct {
   unsigned connect_timeout_ms;
   GMainContext *context;                /* NULL: the default context */
   const char *log_id;                   /* "call-7" in log lines; may be NULL */
+  /* Which of the peer's candidates get checks, and which peer-reflexive
+   * sources are answered (ice_filter.h); copied.  NULL: only forbidden
+   * addresses are refused. */
+  const ice_filter *filter;
 } ice_settings;
 
 typedef struct {
@@ -81,7 +87,9 @@ void ice_agent_free(ice_agent *agent);
 
 /* Starts gathering; on_gathered follows from the main loop (host candidates
  * only: at once; a STUN/TURN server that does not answer delays it by about
- * 2 s).  0, or -EIO when no socket could be bound (the port range is used up). */
+ * 2 s).  The agent's UDP sockets get the filter's socket filter (STUN
+ * Binding requests from forbidden or denied sources dropped).  0, or -EIO
+ * when no socket could be bound (the port range is used up). */
 int ice_agent_gather(ice_agent *agent);
 
 /* Borrowed; valid until ice_agent_restart() or ice_agent_free(). */
@@ -96,10 +104,12 @@ char **ice_agent_local_candidates(ice_agent *agent);
 int ice_default_candidate(char **cands, char *address, size_t size, uint16_t *port);
 
 /* The peer's ICE credentials and its candidates ("candidate:..." values of
- * the a=candidate lines, with or without "a=").  Candidates libnice cannot use
- * (mDNS .local names, TCP, component 2) are skipped; with none left the agent
- * still learns peer-reflexive ones from the peer's checks.  Starts the checks
- * and the connect timeout.  0, -EINVAL (missing credentials), -EIO. */
+ * the a=candidate lines, with or without "a=").  Only those the filter
+ * accepts are handed to libnice; candidates libnice cannot use (mDNS .local
+ * names, TCP, component 2) are skipped too.  What was ignored, and why, is
+ * one log line per call of this function.  With none left the agent still
+ * learns peer-reflexive candidates from the peer's checks.  Starts the
+ * checks and the connect timeout.  0, -EINVAL (missing credentials), -EIO. */
 int ice_agent_set_remote(ice_agent *agent, const char *ufrag, const char *pwd,
                          const char *const *candidates);
 
