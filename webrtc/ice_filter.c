@@ -195,6 +195,11 @@ int ice_filter_program(const ice_filter *f, struct sock_filter *out, size_t cap)
   prog p = { .out = out, .cap = cap };
   size_t v4_at, v6_at, jump_at;
 
+  /* shorter than a UDP header and a STUN header: passes (and the loads
+   * below stay inside the datagram) */
+  emit(&p, STMT(BPF_LD | BPF_W | BPF_LEN, 0));
+  emit(&p, JUMP(BPF_JMP | BPF_JGE | BPF_K, 8 + 20, 1, 0));
+  emit(&p, STMT(BPF_RET | BPF_K, ACCEPT));
   /* the first 16 bits of the UDP payload: anything but a Binding request passes */
   emit(&p, STMT(BPF_LD | BPF_H | BPF_ABS, 8));
   emit(&p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, STUN_BINDING_REQUEST, 1, 0));

@@ -81,7 +81,7 @@ typedef struct {
  * into BUF.  Returns the number of candidates ignored (nothing written when 0). */
 unsigned ice_filter_summary(const ice_filter_tally *t, char *buf, size_t size);
 
-/* The largest program: 52 instructions + at most 13 per deny network (the
+/* The largest program: 55 instructions + at most 13 per deny network (the
  * configuration holds at most 64). */
 #define ICE_FILTER_MAX_NETWORKS 64
 #define ICE_FILTER_MAX_INSNS (64 + 13 * ICE_FILTER_MAX_NETWORKS)

@@ -192,13 +192,18 @@ static void test_program(void)
   base = ice_filter_program(NULL, insns, G_N_ELEMENTS(insns));
   g_assert_cmpint(base, >, 0);
   g_assert_cmpint(ice_filter_program(NULL, insns, 4), ==, -E2BIG);
-  /* first: anything but a STUN Binding request passes at once */
-  g_assert_cmpuint(insns[0].code, ==, BPF_LD | BPF_H | BPF_ABS);
-  g_assert_cmpuint(insns[0].k, ==, 8);
-  g_assert_cmpuint(insns[1].code, ==, BPF_JMP | BPF_JEQ | BPF_K);
-  g_assert_cmpuint(insns[1].k, ==, 0x0001);
+  /* first: anything shorter than a STUN header, or not a Binding request, passes at once */
+  g_assert_cmpuint(insns[0].code, ==, BPF_LD | BPF_W | BPF_LEN);
+  g_assert_cmpuint(insns[1].code, ==, BPF_JMP | BPF_JGE | BPF_K);
+  g_assert_cmpuint(insns[1].k, ==, 28);
   g_assert_cmpuint(insns[2].code, ==, BPF_RET | BPF_K);
   g_assert_cmpuint(insns[2].k, !=, 0);
+  g_assert_cmpuint(insns[3].code, ==, BPF_LD | BPF_H | BPF_ABS);
+  g_assert_cmpuint(insns[3].k, ==, 8);
+  g_assert_cmpuint(insns[4].code, ==, BPF_JMP | BPF_JEQ | BPF_K);
+  g_assert_cmpuint(insns[4].k, ==, 0x0001);
+  g_assert_cmpuint(insns[5].code, ==, BPF_RET | BPF_K);
+  g_assert_cmpuint(insns[5].k, !=, 0);
   /* the last instruction returns, and no jump leaves the program */
   for (int i = 0; i < base; i++) {
     if (BPF_CLASS(insns[i].code) != BPF_JMP)
