@@ -35,6 +35,7 @@
 #include <sofia-sip/su_wait.h>
 
 #include "config/log.h"
+#include "sip/sdp_translate.h"
 
 struct pbx_dialog_rq {
   nta_incoming_t *irq;
@@ -60,7 +61,7 @@ static bool sdp_version(sip_t const *sip, uint64_t *version)
   sdp_session_t *session;
   bool ok = false;
 
-  if (!is_sdp(sip))
+  if (!is_sdp(sip) || !sdp_text_parsable(sip->sip_payload->pl_data, sip->sip_payload->pl_len))
     return false;
   p = sdp_parse(home, sip->sip_payload->pl_data, (issize_t)sip->sip_payload->pl_len, 0);
   session = sdp_session(p);

@@ -206,6 +206,31 @@ static bool rtp_transport_unknown_to_sofia(const sdp_media_t *m)
  * they are); *rtp: the same session where the audio m-lines carry their
  * rtpmaps (the same as *first when nothing needed relabelling).  Media of the
  * two are in the same order. */
+bool sdp_text_parsable(const char *text, size_t len)
+{
+  /* as Sofia reads it: up to a NUL, lines split at CR and LF, leading blanks skipped */
+  static const char token_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                    "0123456789-!#$%&'*+.^_`{|}~/ \t";
+  const char *end = memchr(text, '\0', len);
+  const char *p = text;
+
+  if (!end)
+    end = text + len;
+  while (p < end) {
+    const char *line = p, *line_end = p;
+    while (line_end < end && *line_end != '\r' && *line_end != '\n')
+      line_end++;
+    while (line < line_end && (*line == ' ' || *line == '\t'))
+      line++;
+    if (line_end - line >= 2 && line[0] == 'm' && line[1] == '=')
+      for (const char *c = line + 2; c < line_end; c++)
+        if (!strchr(token_chars, *c))
+          return false;
+    p = line_end + 1;
+  }
+  return true;
+}
+
 static int parse_text(su_home_t *home, const char *text, size_t len, sdp_session_t **first,
                       sdp_session_t **rtp, const char **why)
 {
@@ -213,6 +238,8 @@ static int parse_text(su_home_t *home, const char *text, size_t len, sdp_session
     FAIL(-EINVAL, "empty SDP");
   if (len > SDP_MAX_TEXT)
     FAIL(-E2BIG, "SDP too large");
+  if (!sdp_text_parsable(text, len))
+    FAIL(-EINVAL, "malformed m= line");
   sdp_session_t *s = sdp_session(sdp_parse(home, text, (issize_t)len, sdp_f_c_missing));
   if (!s)
     FAIL(-EINVAL, "malformed SDP");

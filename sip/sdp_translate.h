@@ -157,6 +157,15 @@ bool sdp_codec_same(const sdp_codec *a, const sdp_codec *b);
  * PCMA/8000, telephone-event at any rate). */
 bool sdp_codec_supported(const sdp_codec *codec);
 
+/* False when TEXT (LEN bytes) has an m= line with a character that is not a
+ * token character, "/", space or tab (RFC 4566: media, proto and fmt are
+ * tokens).  Sofia-SIP 1.12.11's sdp_parse() never returns on some of those
+ * -- "m=audio 9 X:/Y 0": a format list it cannot step over, on a transport
+ * it does not take for RTP, grows until memory runs out (found by
+ * tests/fuzz: one INVITE from a browser did it) -- so every SDP from the
+ * network is checked with this before sdp_parse(). */
+bool sdp_text_parsable(const char *text, size_t len);
+
 /* Parses a browser's SDP (offer or answer).  *ret gets a new description,
  * freed with sdp_webrtc_free().  The audio m-line must carry ICE credentials
  * and a fingerprint (-ENOTSUP otherwise). */

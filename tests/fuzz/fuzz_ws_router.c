@@ -35,8 +35,8 @@
  *
  * Checks besides crashes and leaks: every message rtcsipd sends, to the
  * browser or to the PBX, is SIP that Sofia-SIP parses back with a request or
- * status line and a Via (a 400 to a request without one has none); what goes
- * to the PBX parses without error.
+ * status line and a Via (a refusal of a request without a readable one may
+ * have none); what goes to the PBX parses without error.
  *
  * RTCSIPD_FUZZ_LOG=debug (or info, ...) sets the log level (default error). */
 #include <errno.h>
@@ -169,15 +169,15 @@ static void remember(last_sent *l, const sip_t *sip)
     l->cseq[0] = '\0';
 }
 
-/* TEXT as Sofia-SIP reads it: a request or a response, with a Via (but a 400
- * to a request that had none, which sipmsg.c answers all the same); STRICT:
- * no header in error either. */
+/* TEXT as Sofia-SIP reads it: a request or a response, with a Via (but a
+ * refusal -- 400, 505 -- of a request that had none or a broken one, which
+ * sipmsg.c answers all the same); STRICT: no header in error either. */
 static msg_t *check_sip(const char *text, size_t len, bool strict, const char *where)
 {
   msg_t *msg = msg_make(sip_default_mclass(), 0, text, (isize_t)len);
   sip_t *sip = msg ? sip_object(msg) : NULL;
   bool ok = sip && (sip->sip_request || sip->sip_status) &&
-            (sip->sip_via || (sip->sip_status && sip->sip_status->st_status == 400)) &&
+            (sip->sip_via || (sip->sip_status && sip->sip_status->st_status >= 400)) &&
             (!strict || (!msg_has_error(msg) && !sip->sip_error));
 
   if (!ok)

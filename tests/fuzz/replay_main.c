@@ -4,7 +4,11 @@
  * would.  Built with the normal compiler in every build and registered as a
  * unit test (tests/fuzz/meson.build), so that CI runs each seed and each
  * input that once crashed.  A crash or a failed check in the target kills
- * the process (non-zero exit); no input at all is a failure too.
+ * the process (non-zero exit); no input at all is a failure too.  As
+ * libFuzzer would, it fails an input that runs longer than
+ * FUZZ_REPLAY_TIMEOUT seconds (default 60) or makes the process grow past
+ * 1 GiB (RSS), and (without ASan, which has its own allocator) it caps the
+ * data segment at 2 GiB so that such an input cannot take the machine down.
  *
  * Usage: replay_<target> DIR|FILE...   (FUZZ_REPLAY_VERBOSE=1: name each input) */
 #include <stdbool.h>
@@ -12,9 +16,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <unistd.h>
+#include <sys/resource.h>
 #include <glib.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define REPLAY_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define REPLAY_ASAN 1
+#endif
+#endif
+
+#define RSS_LIMIT_KB (1024L * 1024)         /* as libFuzzer's -rss_limit_mb=2048, but tighter */
+#define DATA_LIMIT (2UL * 1024 * 1024 * 1024)
+
+static const char *current;
+
+static void on_alarm(int sig)
+{
+  static const char msg[] = "replay: timeout: an input ran too long\n";
+  (void)sig;
+  (void)write(2, msg, sizeof msg - 1);
+  if (current)
+    (void)write(2, current, strlen(current)), (void)write(2, "\n", 1);
+  _exit(1);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static unsigned timeout_s = 60;
 
 static int run_file(const char *path, bool verbose)
 {
@@ -28,10 +60,18 @@ static int run_file(const char *path, bool verbose)
   }
   if (verbose)
     fprintf(stderr, "replay: %s (%zu bytes)\n", path, (size_t)len);
+  current = path;
+  alarm(timeout_s);
   /* a copy of exactly LEN bytes, so that ASan sees a read past the end */
   uint8_t *copy = g_memdup2(data, len);
   LLVMFuzzerTestOneInput(copy, len);
   g_free(copy);
+  alarm(0);
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) == 0 && ru.ru_maxrss > RSS_LIMIT_KB) {
+    fprintf(stderr, "replay: %s: the process grew to %ld MiB\n", path, ru.ru_maxrss / 1024);
+    return -1;
+  }
   return 0;
 }
 
@@ -49,6 +89,13 @@ int main(int argc, char **argv)
     fprintf(stderr, "usage: %s DIR|FILE...\n", argv[0]);
     return 2;
   }
+  if (g_getenv("FUZZ_REPLAY_TIMEOUT"))
+    timeout_s = (unsigned)g_ascii_strtoull(g_getenv("FUZZ_REPLAY_TIMEOUT"), NULL, 10);
+  signal(SIGALRM, on_alarm);
+#ifndef REPLAY_ASAN
+  struct rlimit rl = {DATA_LIMIT, DATA_LIMIT};
+  (void)setrlimit(RLIMIT_DATA, &rl);
+#endif
   for (int i = 1; i < argc; i++) {
     if (!g_file_test(argv[i], G_FILE_TEST_IS_DIR)) {
       if (run_file(argv[i], verbose) < 0)
