@@ -206,11 +206,58 @@ static bool rtp_transport_unknown_to_sofia(const sdp_media_t *m)
  * they are); *rtp: the same session where the audio m-lines carry their
  * rtpmaps (the same as *first when nothing needed relabelling).  Media of the
  * two are in the same order. */
+/* Sofia-SIP's token(): at *R, after STRIP, a run of LEGAL characters, then
+ * one more character (any) and the SEP characters after it are consumed.
+ * False (and *R unchanged) when the run is empty. */
+static bool sofia_token(char **r, const char *sep, const char *legal, const char *strip)
+{
+  char *t = *r + (strip ? strspn(*r, strip) : 0);
+  size_t n = strspn(t, legal);
+
+  if (n == 0)
+    return false;
+  if (t[n])
+    n++, n += strspn(t + n, sep);
+  *r = t + n;
+  return true;
+}
+
+/* Whether Sofia's parse_media() returns on the m= line M (NUL-terminated,
+ * after "m=" and leading blanks): it is followed step by step up to its
+ * format list, whose loop makes no progress on a format that does not start
+ * with a token character.  Conservative: RTP transports, whose formats Sofia
+ * reads another way, are held to the same rule (they are digits anyway). */
+static bool sofia_mline_ends(char *r)
+{
+  static const char token[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                              "-!#$%&'*+.^_`{|}~";
+  static const char token_slash[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                    "-!#$%&'*+.^_`{|}~/";
+  char *end;
+
+  if (!sofia_token(&r, " ", token, NULL)) /* media */
+    return true; /* an error: Sofia stops */
+  for (int i = 0; i < 2; i++) { /* port ["/" number] */
+    char *ul = r + strspn(r, " \t");
+    (void)strtoul(ul, &end, 10);
+    if (end == ul)
+      return true;
+    r = end + strspn(end, " \t");
+    if (i == 1 || *r != '/')
+      break;
+    r++;
+  }
+  if (!sofia_token(&r, " ", token_slash, " ")) /* proto */
+    return true;
+  while (*r)
+    if (!sofia_token(&r, " \t", token, " \t"))
+      return false; /* Sofia would loop here for ever */
+  return true;
+}
+
 bool sdp_text_parsable(const char *text, size_t len)
 {
   /* as Sofia reads it: up to a NUL, lines split at CR and LF, leading blanks skipped */
-  static const char token_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                    "0123456789-!#$%&'*+.^_`{|}~/ \t";
   const char *end = memchr(text, '\0', len);
   const char *p = text;
 
@@ -222,10 +269,14 @@ bool sdp_text_parsable(const char *text, size_t len)
       line_end++;
     while (line < line_end && (*line == ' ' || *line == '\t'))
       line++;
-    if (line_end - line >= 2 && line[0] == 'm' && line[1] == '=')
-      for (const char *c = line + 2; c < line_end; c++)
-        if (!strchr(token_chars, *c))
-          return false;
+    if (line_end - line >= 2 && line[0] == 'm' && line[1] == '=') {
+      const char *m = line + 2;
+      while (m < line_end && (*m == ' ' || *m == '\t'))
+        m++;
+      g_autofree char *copy = g_strndup(m, (gsize)(line_end - m));
+      if (!sofia_mline_ends(copy))
+        return false;
+    }
     p = line_end + 1;
   }
   return true;

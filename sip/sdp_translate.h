@@ -157,13 +157,14 @@ bool sdp_codec_same(const sdp_codec *a, const sdp_codec *b);
  * PCMA/8000, telephone-event at any rate). */
 bool sdp_codec_supported(const sdp_codec *codec);
 
-/* False when TEXT (LEN bytes) has an m= line with a character that is not a
- * token character, "/", space or tab (RFC 4566: media, proto and fmt are
- * tokens).  Sofia-SIP 1.12.11's sdp_parse() never returns on some of those
- * -- "m=audio 9 X:/Y 0": a format list it cannot step over, on a transport
- * it does not take for RTP, grows until memory runs out (found by
- * tests/fuzz: one INVITE from a browser did it) -- so every SDP from the
- * network is checked with this before sdp_parse(). */
+/* False when Sofia-SIP 1.12.11's sdp_parse() would never return on TEXT (LEN
+ * bytes): an m= line whose format list has, where a format starts, a
+ * character that is not a token character ("m=audio 9 X:/Y 0", or a tab at
+ * the end) on a transport Sofia does not take for RTP makes it allocate list
+ * items until memory runs out (found by tests/fuzz: one INVITE from any
+ * browser did it).  Such a line is not SDP anyway (RFC 4566: fmt is a
+ * token).  Every SDP from the network is checked with this before
+ * sdp_parse(). */
 bool sdp_text_parsable(const char *text, size_t len);
 
 /* Parses a browser's SDP (offer or answer).  *ret gets a new description,
