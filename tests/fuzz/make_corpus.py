@@ -8,7 +8,8 @@ from Chromium with JsSIP and SIP.js, their INVITEs and a JsSIP REGISTER, SDP
 after Asterisk and FreeSWITCH), the example configuration, and messages and
 packets written here after what JsSIP, SIP.js, Asterisk and Chromium send.
 Seeds are named seed-*; inputs that once crashed a target are added beside
-them as crash-* (by hand, from run.sh's artifacts) and never rewritten here.
+them as crash-* (by hand, from run.sh's artifacts), and inputs that show an
+issue still open as found-*; neither is rewritten here.
 The input formats are those of the targets (see the comment at the top of
 each fuzz_<target>.c); parts are separated by one 0xff byte.
 """
