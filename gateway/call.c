@@ -394,6 +394,19 @@ void call_apply_pt_map(call *c)
          "they are)", c->pbx_sdp->address, c->pbx_sdp->port, n);
 }
 
+void call_apply_pbx_address(call *c)
+{
+  if (!c->rtp || !c->pbx_sdp)
+    return;
+  if (!c->pbx_sdp->port || c->pbx_sdp->hold_address) {
+    rtp_socket_clear_remote(c->rtp);
+    return;
+  }
+  if (rtp_socket_set_remote(c->rtp, c->pbx_sdp->address, c->pbx_sdp->port, c->pbx_sdp->rtcp_port) < 0)
+    log_id(c->name, LOG_WARNING, "the PBX's media address %s:%u is not usable",
+           c->pbx_sdp->address, c->pbx_sdp->port);
+}
+
 /* The bridge between the legs, the PBX's address and the payload types. */
 static void act_start_media(call *c)
 {
@@ -416,11 +429,7 @@ static void act_start_media(call *c)
   }
   if (!c->pbx_sdp || !c->browser_sdp)
     return;
-  if (c->pbx_sdp->port && !c->pbx_sdp->hold_address &&
-      rtp_socket_set_remote(c->rtp, c->pbx_sdp->address, c->pbx_sdp->port,
-                            c->pbx_sdp->rtcp_port) < 0)
-    log_id(c->name, LOG_WARNING, "the PBX's media address %s:%u is not usable",
-           c->pbx_sdp->address, c->pbx_sdp->port);
+  call_apply_pbx_address(c);
   call_apply_pt_map(c);
   call_midcall_media_started(c);
   if (!c->from_browser && !c->remote_ice_set) {
@@ -897,6 +906,7 @@ static call *call_alloc(const call_env *env, const call_callbacks *cb, void *use
   c->min_se = cfg->min_se;
   c->dtmf_to_pbx = cfg->dtmf_to_pbx;
   c->dtmf_to_browser = cfg->dtmf_to_browser;
+  c->rtp_source = cfg->rtp_source;
   c->state = CALL_IDLE;
   c->started_at = g_get_monotonic_time();
   c->sdp_session_id = (uint64_t)g_get_real_time();
@@ -911,8 +921,13 @@ static int make_rtp(call *c)
     .local_address = c->rtp_address,
     .port_min = c->ice.port_min,
     .port_max = c->ice.port_max,
+    .source = c->rtp_source,
   };
-  int r = rtp_socket_new(&rs, &c->rtp);
+  int r;
+
+  if (c->pbx)
+    rs.trusted = pbx_link_trusted(c->pbx, &rs.n_trusted);
+  r = rtp_socket_new(&rs, &c->rtp);
 
   if (r < 0)
     log_id(c->name, LOG_WARNING, "cannot make the call's RTP socket: %s", g_strerror(-r));
@@ -1085,8 +1100,7 @@ int call_from_pbx(const call_env *env, pbx_server_tx *tx, ws_conn *conn, const c
     call_free(c);
     return -EADDRINUSE;
   }
-  if (c->pbx_sdp->port && !c->pbx_sdp->hold_address)
-    rtp_socket_set_remote(c->rtp, c->pbx_sdp->address, c->pbx_sdp->port, c->pbx_sdp->rtcp_port);
+  call_apply_pbx_address(c);
   call_dispatch(c, CALL_EV_PBX_INVITE, 0, NULL);
   *ret = c;
   return 0;

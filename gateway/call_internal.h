@@ -43,6 +43,7 @@ struct call {
   unsigned media_timeout_ms, ring_timeout_s, transaction_timeout_s;
   unsigned session_expires, min_se; /* toward the PBX */
   dtmf_mode dtmf_to_pbx, dtmf_to_browser;
+  rtp_source_mode rtp_source; /* whom the RTP socket takes packets from */
 
   bool from_browser;          /* who called */
   call_state state;
@@ -120,6 +121,9 @@ int call_webrtc_local(call *c, char **cands, char *address, size_t size, sdp_web
 sdp_plain_local call_plain_local(call *c);
 int call_set_remote_ice(call *c);
 void call_apply_pt_map(call *c);
+/* The RTP socket toward the address and ports of the PBX's current SDP, or
+ * toward none (c=0.0.0.0, port 0): then nothing is sent or taken. */
+void call_apply_pbx_address(call *c);
 
 /* call_midcall.c */
 /* Carries out the mid-call actions of a row (the CALL_ACT_ bits from UPDATE_MEDIA on). */

@@ -475,8 +475,7 @@ static void act_update_media(call *c)
     else
       log_id(c->name, LOG_INFO, "ICE restart: new credentials both ways");
   }
-  if (c->pbx_sdp && c->pbx_sdp->port && !c->pbx_sdp->hold_address)
-    rtp_socket_set_remote(c->rtp, c->pbx_sdp->address, c->pbx_sdp->port, c->pbx_sdp->rtcp_port);
+  call_apply_pbx_address(c);
   call_apply_pt_map(c);
   apply_dtmf(c);
   apply_directions(c);
@@ -802,8 +801,7 @@ void call_midcall_on_ack_sdp(void *user, msg_t *ack)
     return;
   sdp_plain_free(c->pbx_sdp);
   c->pbx_sdp = p;
-  if (c->pbx_sdp->port && !c->pbx_sdp->hold_address)
-    rtp_socket_set_remote(c->rtp, c->pbx_sdp->address, c->pbx_sdp->port, c->pbx_sdp->rtcp_port);
+  call_apply_pbx_address(c);
   call_apply_pt_map(c);
   apply_directions(c);
 }

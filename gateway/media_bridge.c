@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <glib.h>
 
 #include "config/log.h"
@@ -429,6 +431,23 @@ void media_bridge_get_stats(const media_bridge *b, media_bridge_stats *out)
   *out = b->stats;
 }
 
+/* " (last 192.0.2.7:4000)": where the last packet the PBX-side port did not
+ * take came from ([media] rtp_source), for the operator. */
+static void append_last_rejected(GString *out, const struct sockaddr_storage *ss)
+{
+  char text[INET6_ADDRSTRLEN];
+
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+    if (inet_ntop(AF_INET, &in->sin_addr, text, sizeof text))
+      g_string_append_printf(out, " (last %s:%u)", text, ntohs(in->sin_port));
+  } else if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+    if (inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text))
+      g_string_append_printf(out, " (last [%s]:%u)", text, ntohs(in6->sin6_port));
+  }
+}
+
 char *media_bridge_summary(const browser_leg *leg, const rtp_socket *rtp, const media_bridge *b)
 {
   browser_leg_stats ls = { 0 };
@@ -456,5 +475,9 @@ char *media_bridge_summary(const browser_leg *leg, const rtp_socket *rtp, const 
   g_string_append_printf(out, "srtp auth failures %" G_GUINT64_FORMAT ", drops %" G_GUINT64_FORMAT,
                          ls.auth_failures,
                          ls.drops_in + ls.drops_out + rs.drops_in + rs.drops_out + bs.drops);
+  if (rtp) {
+    g_string_append_printf(out, ", rejected source %" G_GUINT64_FORMAT, rs.rejected_source);
+    append_last_rejected(out, &rs.last_rejected);
+  }
   return g_string_free(out, FALSE);
 }

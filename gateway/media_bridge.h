@@ -118,6 +118,8 @@ void media_bridge_receive(media_bridge *b, bool from_browser, bool rtcp, uint8_t
 
 /* The media counters of a call for its summary log line (g_malloc'd):
  * "browser->rtcsipd N rtp/N bytes N rtcp, rtcsipd->browser ..., [pbx->rtcsipd
- * ..., rtcsipd->pbx ..., ]srtp auth failures N, drops N".  Any of the three
- * may be NULL (no PBX socket: no pbx parts). */
+ * ..., rtcsipd->pbx ..., ]srtp auth failures N, drops N[, rejected source N
+ * (last ADDRESS:PORT)]": the rejected ones came from a sender the PBX-side
+ * port does not take ([media] rtp_source).  Any of the three may be NULL (no
+ * PBX socket: no pbx parts). */
 char *media_bridge_summary(const browser_leg *leg, const rtp_socket *rtp, const media_bridge *b);

@@ -10,13 +10,14 @@
 #include <glib-unix.h>
 
 #include "webrtc/demux.h"
+#include "webrtc/rtp_source.h"
 #include "webrtc/srtp.h"
 
 #define RTP_MAX_PACKET 1500
 
 typedef struct {
-  struct sockaddr_storage addr;
-  socklen_t len;
+  struct sockaddr_storage addr; /* the SDP's, or the latched one */
+  socklen_t len;                /* 0: no SDP in force */
   bool latched;
 } peer_addr;
 
@@ -26,7 +27,9 @@ struct rtp_socket {
   GMainContext *context;
   uint16_t port;
   bool mux;
-  peer_addr remote[2];   /* where RTP, RTCP go */
+  peer_addr remote[2];   /* where RTP, RTCP go, and whom they are taken from */
+  peer_addr sdp[2];      /* what the SDP named (set_remote), len 0: none */
+  rtp_source_policy policy; /* its trusted networks: owned */
   rtp_socket_media_fn on_rtp, on_rtcp;
   void *user;
   rtp_socket_stats stats;
@@ -101,9 +104,16 @@ static gboolean on_readable(gint fd, GIOCondition cond, gpointer data)
     bool rtcp = is_rtcp_socket || (s->mux && demux_is_rtcp(s->buf, (size_t)n));
     peer_addr *p = &s->remote[rtcp];
     rtp_socket_media_fn fn = rtcp ? s->on_rtcp : s->on_rtp;
+    rtp_source_verdict v = rtp_source_check(&s->policy, p->len ? (const struct sockaddr *)&p->addr : NULL,
+                                            p->latched, (const struct sockaddr *)&from);
 
-    if (G_UNLIKELY(!p->latched)) {
-      memcpy(&p->addr, &from, from_len);
+    if (G_UNLIKELY(v != RTP_SOURCE_ACCEPT)) {
+      if (v == RTP_SOURCE_REJECT) {
+        s->stats.rejected_source++;
+        memcpy(&s->stats.last_rejected, &from, from_len);
+        continue;
+      }
+      memcpy(&p->addr, &from, from_len); /* RTP_SOURCE_LEARN: hold it */
       p->len = from_len;
       p->latched = true;
     }
@@ -154,6 +164,11 @@ int rtp_socket_new(const rtp_socket_settings *settings, rtp_socket **ret)
     s->fd[1] = rtcp;
     s->port = (uint16_t)port;
     s->mux = settings->rtcp_mux;
+    s->policy.mode = settings->source;
+    if (settings->n_trusted) {
+      s->policy.trusted = g_memdup2(settings->trusted, settings->n_trusted * sizeof *settings->trusted);
+      s->policy.n_trusted = settings->n_trusted;
+    }
     s->context = settings->context ? g_main_context_ref(settings->context) : g_main_context_ref_thread_default();
     attach(s, 0);
     if (rtcp >= 0)
@@ -177,6 +192,7 @@ void rtp_socket_free(rtp_socket *s)
       close(s->fd[i]);
   }
   g_main_context_unref(s->context);
+  g_free((config_network *)s->policy.trusted);
   g_free(s);
 }
 
@@ -203,8 +219,20 @@ int rtp_socket_set_remote(rtp_socket *s, const char *address, uint16_t rtp_port,
   if (parse_address(address, rtp_port, &p[0].addr, &p[0].len) < 0 ||
       parse_address(address, rtcp_port, &p[1].addr, &p[1].len) < 0)
     return -EINVAL;
-  memcpy(s->remote, p, sizeof p);
+  for (int i = 0; i < 2; i++) {
+    if (s->sdp[i].len && rtp_source_same((const struct sockaddr *)&s->sdp[i].addr,
+                                         (const struct sockaddr *)&p[i].addr))
+      continue; /* the same SDP address again: what was learnt stays */
+    s->sdp[i] = p[i];
+    s->remote[i] = p[i]; /* not latched: latch learns anew */
+  }
   return 0;
+}
+
+void rtp_socket_clear_remote(rtp_socket *s)
+{
+  memset(s->sdp, 0, sizeof s->sdp);
+  memset(s->remote, 0, sizeof s->remote);
 }
 
 static int send_to(rtp_socket *s, int i, const uint8_t *buf, size_t len)

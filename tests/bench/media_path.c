@@ -2,9 +2,10 @@
  * directions on loopback, against references measured in the same run.
  *
  *   browser -> PBX: SRTP datagram on the leg's ICE socket -> libnice recv ->
- *     demux -> SRTP unprotect -> PT map -> sendto (rtp_socket) -> a sink
- *   PBX -> browser: RTP datagram on the rtp_socket -> recvfrom -> PT map ->
- *     SRTP protect -> ice_agent_send (libnice sendto) -> the fake browser
+ *     demux -> SRTP unprotect -> PT map -> sendto (rtp_socket) -> the PBX
+ *   PBX -> browser: RTP datagram on the rtp_socket -> recvfrom -> source
+ *     check ([media] rtp_source = sdp) -> PT map -> SRTP protect ->
+ *     ice_agent_send (libnice sendto) -> the fake browser
  *
  * Each batch of packets is queued in the receiving socket first (not timed),
  * then the default main context is run until the bridge has forwarded the
@@ -152,8 +153,8 @@ int main(int argc, char **argv)
     n = BATCH;
   bench b = {0};
   dtls_identity *id_gw, *id_br;
-  uint16_t sink_port, pbx_port, relay_in_port, relay_sink_port;
-  int sink = udp_socket(&sink_port), pbx = udp_socket(&pbx_port);
+  uint16_t pbx_port, relay_in_port, relay_sink_port;
+  int pbx = udp_socket(&pbx_port); /* the PBX: its SDP's address, where its RTP comes from */
   int relay_in = udp_socket(&relay_in_port), relay_sink = udp_socket(&relay_sink_port);
   uint8_t pkts[BATCH][PKT + SRTP_LEG_MAX_TRAILER];
   size_t lens[BATCH];
@@ -171,7 +172,7 @@ int main(int argc, char **argv)
   media_bridge_settings bs = {.timeout_ms = 30000, .log_id = "bridge"};
   static const media_bridge_pt_pair map[] = {{111, 0}, {126, 101}};
   if (browser_leg_new(id_gw, &ls, &leg_cb, &b, &b.leg) < 0 || rtp_socket_new(&rss, &b.rs) < 0 ||
-      rtp_socket_set_remote(b.rs, "127.0.0.1", sink_port, 0) < 0 ||
+      rtp_socket_set_remote(b.rs, "127.0.0.1", pbx_port, 0) < 0 ||
       media_bridge_new(b.leg, b.rs, &bs, NULL, NULL, &b.bridge) < 0 ||
       media_bridge_set_pt_map(b.bridge, map, G_N_ELEMENTS(map)) < 0 ||
       ice_agent_new(&fs, &fb_ice_cb, &b, &b.ice) < 0 ||
@@ -198,14 +199,12 @@ int main(int argc, char **argv)
       return 1;
     }
   }
-  /* PBX -> browser first needs the latch from the PBX socket: one packet */
+  /* one packet PBX -> browser first: the bridge's PBX side is warm */
   {
     struct sockaddr_in dst = to(rtp_socket_local_port(b.rs));
     uint8_t p[PKT];
     sendto(pbx, p, make_rtp(p, 0, 0), 0, (struct sockaddr *)&dst, sizeof dst);
     for (int i = 0; i < 50; i++) { pump(&b); g_usleep(1000); }
-    /* the latch makes replies go to the PBX socket: keep the sink there */
-    rtp_socket_set_remote(b.rs, "127.0.0.1", sink_port, 0);
   }
 
   /* ---- browser -> PBX through the bridge ---- */
@@ -228,7 +227,7 @@ int main(int argc, char **argv)
       fprintf(stderr, "browser -> PBX: packets lost in the kernel; try again\n");
       return 1;
     }
-    drain(sink);
+    drain(pbx);
   }
   /* the same, entering at the leg's receive function (no libnice, no poll) */
   for (unsigned done = 0; done < n; done += BATCH) {
@@ -243,7 +242,7 @@ int main(int argc, char **argv)
       browser_leg_inject(b.leg, work, lens[i]);
     }
     t_b2p_inject += cpu_now() - t0;
-    drain(sink);
+    drain(pbx);
   }
 
   /* ---- PBX -> browser through the bridge ---- */
@@ -347,9 +346,10 @@ int main(int argc, char **argv)
   printf("  %-52s %8.0f ns\n", "bridge overhead p->b over relay + protect", t_p2b / n - relay - t_protect / n);
   printf("counters: leg rtp_in %" G_GUINT64_FORMAT " rtp_out %" G_GUINT64_FORMAT " auth_failures %" G_GUINT64_FORMAT
          " drops %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT "; socket rtp_in %" G_GUINT64_FORMAT " rtp_out %" G_GUINT64_FORMAT
-         " drops %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT "; bridge drops %" G_GUINT64_FORMAT "\n",
+         " drops %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " rejected source %" G_GUINT64_FORMAT
+         "; bridge drops %" G_GUINT64_FORMAT "\n",
          lst.rtp_in, lst.rtp_out, lst.auth_failures, lst.drops_in, lst.drops_out, rst.rtp_in, rst.rtp_out, rst.drops_in,
-         rst.drops_out, bst.drops);
+         rst.drops_out, rst.rejected_source, bst.drops);
   printf("instruction counts: valgrind --tool=callgrind --callgrind-out-file=callgrind.media_path %s 20000 &&"
          " callgrind_annotate --inclusive=yes callgrind.media_path | head -40\n", argv[0]);
 
@@ -364,6 +364,6 @@ int main(int argc, char **argv)
   g_main_context_unref(b.fb_ctx);
   dtls_identity_free(id_gw);
   dtls_identity_free(id_br);
-  close(sink), close(pbx), close(relay_in), close(relay_sink);
+  close(pbx), close(relay_in), close(relay_sink);
   return 0;
 }

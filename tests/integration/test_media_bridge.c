@@ -1,11 +1,14 @@
 /* gateway/media_bridge.c with webrtc/browser_leg.c and webrtc/rtp_socket.c on
  * 127.0.0.1: a fake browser made of the same modules (ice_agent controlling,
  * DTLS client, srtp_leg) talks to the bridge's browser leg (ICE controlled,
- * DTLS server); plain UDP sockets play the PBX.
+ * DTLS server); plain UDP sockets play the PBX.  The RTP socket runs with
+ * [media] rtp_source = latch and 127.0.0.1 trusted (the PBX sends from
+ * other ports than its SDP says), but in the source-sdp test; strangers
+ * send from 127.0.0.66 (and from 127.0.0.1's other ports).
  *
  * Ports 31100-31199 (test_ice uses 31000-31049): the bridge's RTP socket
  * 31100-31119, its ICE 31120-31139, the fake browser's ICE 31140-31159, the
- * PBX 31160-31199. */
+ * PBX and the strangers 31160-31199. */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,11 +35,18 @@
 #define PBX_SDP_PORT 31160 /* what the PBX's SDP says: RTP here, RTCP +1 */
 #define PBX_REAL_RTP 31170 /* where it actually sends RTP from */
 #define PBX_REAL_RTCP 31173
+#define PBX_OTHER_PORT 31175 /* the PBX's address, another port: a spoofer, or a second trusted sender */
+#define STRANGER_ADDRESS "127.0.0.66"
+#define STRANGER_PORT 31190
+#define STRANGER_SSRC 0x6666
 
 static dtls_identity *id_gw, *id_browser;
 static dtls_role leg_role = DTLS_ROLE_SERVER; /* the browser takes the other one */
 static const char *const loopback[] = {"127.0.0.1", NULL};
 static const media_bridge_pt_pair pt_map[] = {{BROWSER_PT, PBX_PT}, {BROWSER_DTMF_PT, PBX_DTMF_PT}};
+/* the RTP socket's [media] rtp_source in setup(), and its trusted network */
+static rtp_source_mode pbx_source = RTP_SOURCE_LATCH;
+static config_network pbx_trusted; /* 127.0.0.1 */
 
 #define CAP_MAX 128
 
@@ -229,15 +239,20 @@ static const dtls_callbacks fb_dtls_cb = {fb_dtls_send, fb_dtls_connected, fb_dt
 
 /* ---- the PBX ---- */
 
-static int udp_bind(uint16_t port)
+static int udp_bind_at(const char *address, uint16_t port)
 {
   struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
   g_assert_cmpint(fd, >=, 0);
-  inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+  inet_pton(AF_INET, address, &sin.sin_addr);
   g_assert_cmpint(bind(fd, (struct sockaddr *)&sin, sizeof sin), ==, 0);
   return fd;
+}
+
+static int udp_bind(uint16_t port)
+{
+  return udp_bind_at("127.0.0.1", port);
 }
 
 static void udp_send(int fd, uint16_t port, const uint8_t *buf, size_t len)
@@ -313,7 +328,8 @@ static void setup(fixture *f, const char *leg_expects, bool with_pbx, unsigned t
   };
   g_assert_cmpint(browser_leg_new(id_gw, &ls, &leg_cb, f, &f->leg), ==, 0);
   if (with_pbx) {
-    rtp_socket_settings rss = {.local_address = "127.0.0.1", .port_min = 31100, .port_max = 31119};
+    rtp_socket_settings rss = {.local_address = "127.0.0.1", .port_min = 31100, .port_max = 31119,
+                               .source = pbx_source, .trusted = &pbx_trusted, .n_trusted = 1};
     g_assert_cmpint(rtp_socket_new(&rss, &f->rs), ==, 0);
     g_assert_cmpuint(rtp_socket_local_port(f->rs) % 2, ==, 0);
     g_assert_cmpint(rtp_socket_set_remote(f->rs, "127.0.0.1", PBX_SDP_PORT, 0), ==, 0);
@@ -426,7 +442,7 @@ static void test_media(void)
   want_pbx_rx[1] = 1;
   g_assert_true(run_until(&f, pbx_got_all, 3000));
 
-  /* PBX -> browser, from other ports than its SDP said */
+  /* PBX -> browser, from other ports than its SDP said (latch: 127.0.0.1 is trusted) */
   uint16_t port = rtp_socket_local_port(f.rs);
   for (unsigned k = 0; k < PACKETS;) {
     for (unsigned b = 0; b < 50 && k < PACKETS; b++, k++)
@@ -1016,6 +1032,269 @@ static void test_dtmf_echo(void)
   teardown(&f);
 }
 
+/* ---- whom the PBX-side port takes packets from ([media] rtp_source) ---- */
+
+/* From FD, to the bridge's RTP port: RTP with sequence numbers FIRST.., as
+ * the PBX's stream (the browser checks them in order), N packets in bursts
+ * of 50, each burst waited for at the browser. */
+static void pbx_stream_from(fixture *f, int fd, uint16_t first, unsigned n)
+{
+  uint8_t buf[12 + PAYLOAD];
+  uint16_t port = rtp_socket_local_port(f->rs);
+
+  for (unsigned k = 0; k < n;) {
+    unsigned burst = 0;
+    for (; burst < 50 && k < n; burst++, k++) {
+      uint16_t seq = (uint16_t)(first + k);
+      udp_send(fd, port, buf, make_rtp(buf, seq, pt_for(seq, false), 0x2222));
+    }
+    want_rx_rtp = f->rx_rtp + f->rx_bad + burst;
+    want_rx_rtcp = 0;
+    g_assert_true(run_until(f, browser_got_all, 3000));
+  }
+}
+
+/* From FD: N RTP packets (a stranger's SSRC, sequence numbers the browser
+ * does not expect) and one RTCP RR to the RTCP port.  Returns N + 1. */
+static unsigned stranger_send(fixture *f, int fd, unsigned n)
+{
+  uint8_t buf[12 + PAYLOAD];
+  uint16_t port = rtp_socket_local_port(f->rs);
+
+  for (unsigned k = 0; k < n; k++)
+    udp_send(fd, port, buf, make_rtp(buf, (uint16_t)(40000 + k), PBX_PT, STRANGER_SSRC));
+  udp_send(fd, port + 1, buf, make_rtcp_rr(buf, STRANGER_SSRC));
+  return n + 1;
+}
+
+/* Datagrams waiting on FD (read and dropped). */
+static unsigned fd_drain(int fd)
+{
+  uint8_t buf[2048];
+  unsigned n = 0;
+
+  while (recv(fd, buf, sizeof buf, 0) > 0)
+    n++;
+  return n;
+}
+
+/* Runs the loop until FD has received N datagrams (counted in *GOT), at
+ * most MS ms. */
+static bool fd_wait(fixture *f, int fd, unsigned *got, unsigned n, unsigned ms)
+{
+  gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
+
+  while (*got < n && g_get_monotonic_time() < end) {
+    bool busy = g_main_context_iteration(NULL, FALSE);
+    busy |= pbx_drain(f);
+    *got += fd_drain(fd);
+    if (!busy)
+      g_usleep(200);
+  }
+  return *got >= n;
+}
+
+static void expect_last_rejected(const rtp_socket_stats *rs, const char *address, uint16_t port)
+{
+  const struct sockaddr_in *sin = (const struct sockaddr_in *)&rs->last_rejected;
+  char text[INET_ADDRSTRLEN];
+
+  g_assert_cmpint(sin->sin_family, ==, AF_INET);
+  g_assert_nonnull(inet_ntop(AF_INET, &sin->sin_addr, text, sizeof text));
+  g_assert_cmpstr(text, ==, address);
+  g_assert_cmpuint(ntohs(sin->sin_port), ==, port);
+}
+
+/* sdp: only the SDP's address and port, RTP and RTCP.  A stranger
+ * (127.0.0.66) and a spoofer on the PBX's address (127.0.0.1, another port)
+ * send before the PBX's first packet and while media flows: nothing of
+ * theirs reaches the browser, nothing of the browser's reaches them, the
+ * call's audio is intact both ways, and the summary counts them.  With no
+ * SDP address in force (c=0.0.0.0) nothing is taken until a new one. */
+static void test_source_sdp(void)
+{
+  fixture f;
+  uint8_t buf[64];
+  unsigned rejected = 0;
+  rtp_socket_stats rs;
+  int stranger = udp_bind_at(STRANGER_ADDRESS, STRANGER_PORT), spoofer = udp_bind(PBX_OTHER_PORT);
+
+  pbx_source = RTP_SOURCE_SDP;
+  setup(&f, dtls_identity_fingerprint(id_browser), true, 0, true);
+  pbx_source = RTP_SOURCE_LATCH;
+  g_assert_true(f.ready);
+  uint16_t port = rtp_socket_local_port(f.rs);
+
+  /* before the PBX's media */
+  rejected += stranger_send(&f, stranger, 20);
+  rejected += stranger_send(&f, spoofer, 20);
+  run_for(&f, 100);
+  g_assert_cmpuint(f.rx_rtp + f.rx_rtcp + f.rx_bad, ==, 0);
+  rtp_socket_get_stats(f.rs, &rs);
+  g_assert_cmpuint(rs.rejected_source, ==, rejected);
+  g_assert_cmpuint(rs.rtp_in + rs.rtcp_in, ==, 0);
+
+  /* the browser's audio goes to the SDP's ports, to no one else */
+  memset(want_pbx_rx, 0, sizeof want_pbx_rx);
+  browser_to_pbx(&f, 0, 100, 0);
+  browser_send_rtcp(&f);
+  want_pbx_rx[1] = 1;
+  g_assert_true(run_until(&f, pbx_got_all, 3000));
+
+  /* the PBX's audio, from its SDP port, reaches the browser */
+  pbx_stream_from(&f, f.pbx[0], 0, 100);
+
+  /* while media flows: the stranger and the spoofer between the PBX's packets */
+  for (unsigned round = 0; round < 5; round++) {
+    rejected += stranger_send(&f, stranger, 10);
+    pbx_stream_from(&f, f.pbx[0], (uint16_t)(100 + round * 20), 20);
+    rejected += stranger_send(&f, spoofer, 10);
+  }
+  pbx_stream_from(&f, f.pbx[0], 200, 50);
+  udp_send(f.pbx[3], port + 1, buf, make_rtcp_rr(buf, 0xbbbb)); /* RTCP from elsewhere than the SDP's */
+  rejected++;
+  udp_send(f.pbx[1], port + 1, buf, make_rtcp_rr(buf, 0xbbbb)); /* ... and from the SDP's RTCP port */
+  want_rx_rtcp = 1;
+  g_assert_true(run_until(&f, browser_got_all, 3000));
+  browser_to_pbx(&f, 100, 100, 0);
+  run_for(&f, 100);
+
+  g_assert_cmpuint(f.rx_rtp, ==, 250);
+  g_assert_cmpuint(f.rx_rtcp, ==, 1);
+  g_assert_cmpuint(f.rx_bad, ==, 0);
+  g_assert_cmpuint(f.pbx_rx[0], ==, 200);
+  g_assert_cmpuint(f.pbx_rx[1], ==, 1);
+  g_assert_cmpuint(f.pbx_rx[2] + f.pbx_rx[3], ==, 0);
+  g_assert_cmpuint(f.pbx_bad, ==, 0);
+  g_assert_cmpuint(fd_drain(stranger), ==, 0);
+  g_assert_cmpuint(fd_drain(spoofer), ==, 0);
+  rtp_socket_get_stats(f.rs, &rs);
+  g_assert_cmpuint(rs.rejected_source, ==, rejected);
+  g_assert_cmpuint(rs.rtp_in, ==, 250);
+  g_assert_cmpuint(rs.rtcp_in, ==, 1);
+  g_assert_cmpuint(rs.drops_in, ==, 0);
+  expect_last_rejected(&rs, "127.0.0.1", PBX_REAL_RTCP);
+  {
+    g_autofree char *summary = media_bridge_summary(f.leg, f.rs, f.bridge);
+    g_autofree char *want = g_strdup_printf(", rejected source %u (last 127.0.0.1:%u)", rejected, PBX_REAL_RTCP);
+    g_test_message("summary: %s", summary);
+    g_assert_true(g_str_has_suffix(summary, want));
+  }
+
+  /* c=0.0.0.0: nothing is taken, nothing sent; a new SDP opens it again */
+  rtp_socket_clear_remote(f.rs);
+  pbx_send_pkt(&f, PBX_PT, 250, 0, NULL, 0);
+  udp_send(f.pbx[0], port, buf, make_rtp(buf, 250, PBX_PT, 0x2222));
+  rejected += 2;
+  for (uint16_t k = 200; k < 205; k++)
+    browser_send_rtp(&f, k);
+  run_for(&f, 200);
+  g_assert_cmpuint(f.rx_rtp + f.rx_bad, ==, 250);
+  g_assert_cmpuint(f.pbx_rx[0], ==, 200);
+  rtp_socket_get_stats(f.rs, &rs);
+  g_assert_cmpuint(rs.rejected_source, ==, rejected);
+  g_assert_cmpuint(rs.drops_out, ==, 5);
+  g_assert_cmpint(rtp_socket_set_remote(f.rs, "127.0.0.1", PBX_SDP_PORT, 0), ==, 0);
+  pbx_stream_from(&f, f.pbx[0], 250, 10);
+  f.pbx_next_seq = 205;
+  browser_to_pbx(&f, 205, 10, 0);
+  g_assert_cmpuint(f.rx_rtp, ==, 260);
+  g_assert_cmpuint(f.rx_bad, ==, 0);
+  g_assert_cmpuint(f.pbx_bad, ==, 0);
+  g_assert_false(f.failed);
+  close(stranger);
+  close(spoofer);
+  teardown(&f);
+}
+
+/* latch: the first packet from a trusted address (127.0.0.1, any port) is
+ * learnt, a stranger's never; once latched a second trusted port does not
+ * move it, the same SDP again (a refresh) neither; a new SDP learns anew. */
+static void test_source_latch(void)
+{
+  fixture f;
+  unsigned rejected = 0, got = 0;
+  rtp_socket_stats rs;
+  int stranger = udp_bind_at(STRANGER_ADDRESS, STRANGER_PORT), second = udp_bind(PBX_OTHER_PORT);
+
+  setup(&f, dtls_identity_fingerprint(id_browser), true, 0, true);
+  g_assert_true(f.ready);
+
+  /* the stranger first: not learnt */
+  rejected += stranger_send(&f, stranger, 20);
+  run_for(&f, 100);
+  g_assert_cmpuint(f.rx_rtp + f.rx_rtcp + f.rx_bad, ==, 0);
+  memset(want_pbx_rx, 0, sizeof want_pbx_rx);
+  browser_to_pbx(&f, 0, 20, 0); /* still to the SDP's address */
+  g_assert_cmpuint(fd_drain(stranger), ==, 0);
+
+  /* the PBX from other ports than its SDP's (behind a NAT): learnt, RTP and RTCP each */
+  pbx_stream_from(&f, f.pbx[2], 0, 50);
+  browser_to_pbx(&f, 20, 20, 2); /* the browser's audio goes there now */
+  {
+    uint8_t rr[8];
+    udp_send(f.pbx[3], rtp_socket_local_port(f.rs) + 1, rr, make_rtcp_rr(rr, 0xbbbb));
+    want_rx_rtcp = 1;
+    g_assert_true(run_until(&f, browser_got_all, 3000));
+  }
+
+  /* latched: a second trusted port and the stranger do not move it */
+  rejected += stranger_send(&f, second, 10);
+  rejected += stranger_send(&f, stranger, 10);
+  pbx_stream_from(&f, f.pbx[2], 50, 50);
+  rejected += stranger_send(&f, second, 10);
+  browser_to_pbx(&f, 40, 20, 2);
+  run_for(&f, 100);
+  g_assert_cmpuint(fd_drain(second) + fd_drain(stranger), ==, 0);
+
+  /* the same SDP again (a session refresh, a=sendonly): still held */
+  g_assert_cmpint(rtp_socket_set_remote(f.rs, "127.0.0.1", PBX_SDP_PORT, 0), ==, 0);
+  rejected += stranger_send(&f, second, 5);
+  pbx_stream_from(&f, f.pbx[2], 100, 10);
+  browser_to_pbx(&f, 60, 10, 2);
+  g_assert_cmpuint(f.rx_rtp, ==, 110);
+  g_assert_cmpuint(f.rx_bad, ==, 0);
+  g_assert_cmpuint(f.pbx_rx[0], ==, 20);
+  g_assert_cmpuint(f.pbx_rx[2], ==, 50);
+  g_assert_cmpuint(f.pbx_bad, ==, 0);
+  rtp_socket_get_stats(f.rs, &rs);
+  g_assert_cmpuint(rs.rejected_source, ==, rejected);
+  expect_last_rejected(&rs, "127.0.0.1", PBX_OTHER_PORT);
+
+  /* a new SDP (another port): learns anew, from the first trusted sender */
+  g_assert_cmpint(rtp_socket_set_remote(f.rs, "127.0.0.1", PBX_SDP_PORT + 2, 0), ==, 0);
+  rejected += stranger_send(&f, stranger, 5);
+  pbx_stream_from(&f, second, 110, 20);
+  pbx_send_pkt(&f, PBX_PT, 130, 0, NULL, 0); /* the old source, now one too many */
+  rejected++;
+  run_for(&f, 100);
+  for (uint16_t k = 70; k < 80; k++)
+    browser_send_rtp(&f, k);
+  g_assert_true(fd_wait(&f, second, &got, 10, 3000));
+  run_for(&f, 100);
+  g_assert_cmpuint(got + fd_drain(second), ==, 10);
+  g_assert_cmpuint(fd_drain(stranger), ==, 0);
+  g_assert_cmpuint(f.pbx_rx[2], ==, 50);
+  g_assert_cmpuint(f.rx_rtp, ==, 130);
+  g_assert_cmpuint(f.rx_bad, ==, 0);
+  rtp_socket_get_stats(f.rs, &rs);
+  g_assert_cmpuint(rs.rejected_source, ==, rejected);
+  g_assert_cmpuint(rs.rtp_in, ==, 130);
+  expect_last_rejected(&rs, "127.0.0.1", PBX_REAL_RTP);
+
+  /* c=0.0.0.0: nothing is learnt, not even from a trusted sender */
+  rtp_socket_clear_remote(f.rs);
+  pbx_send_pkt(&f, PBX_PT, 130, 0, NULL, 0);
+  run_for(&f, 100);
+  rtp_socket_get_stats(f.rs, &rs);
+  g_assert_cmpuint(rs.rejected_source, ==, rejected + 1);
+  g_assert_cmpuint(f.rx_rtp + f.rx_bad, ==, 130);
+  g_assert_false(f.failed);
+  close(stranger);
+  close(second);
+  teardown(&f);
+}
+
 int main(int argc, char **argv)
 {
   int r;
@@ -1023,6 +1302,7 @@ int main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   g_assert_cmpint(dtls_identity_new(&id_gw), ==, 0);
   g_assert_cmpint(dtls_identity_new(&id_browser), ==, 0);
+  g_assert_cmpint(netlist_parse("127.0.0.1", &pbx_trusted), ==, 0);
   g_test_add_func("/media-bridge/media", test_media);
   g_test_add_func("/media-bridge/wrong-fingerprint", test_wrong_fingerprint);
   g_test_add_func("/media-bridge/timeout", test_timeout);
@@ -1034,6 +1314,8 @@ int main(int argc, char **argv)
   g_test_add_func("/media-bridge/dtmf-received", test_dtmf_received);
   g_test_add_func("/media-bridge/hold", test_hold);
   g_test_add_func("/media-bridge/dtmf-echo", test_dtmf_echo);
+  g_test_add_func("/media-bridge/source-sdp", test_source_sdp);
+  g_test_add_func("/media-bridge/source-latch", test_source_latch);
   r = g_test_run();
   dtls_identity_free(id_gw);
   dtls_identity_free(id_browser);
