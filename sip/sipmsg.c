@@ -1,6 +1,7 @@
 /* SIP message helpers.  See sipmsg.h. */
 #include "sip/sipmsg.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/random.h>
 #include <glib.h>
@@ -10,6 +11,26 @@
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/su_string.h>
 #include <sofia-sip/su_tagarg.h>
+#include <sofia-sip/url.h>
+
+/* A Contact URI rtcsipd can use as a Request-URI (a binding's, a dialog's
+ * remote target): printed, only the characters a URI may hold.  Sofia-SIP
+ * takes anything between < and > (spaces too), which would break the
+ * request line of every request sent to it (found by tests/fuzz). */
+static bool contacts_usable(const sip_contact_t *m)
+{
+  for (; m; m = m->m_next) {
+    su_home_t home[1] = { SU_HOME_INIT(home) };
+    const char *uri = m->m_url->url_type == url_any ? "*" : url_as_string(home, m->m_url);
+    bool ok = uri != NULL;
+    for (const char *c = uri; ok && *c; c++)
+      ok = *c > ' ' && *c < 0x7f && *c != '<' && *c != '>' && *c != '"';
+    su_home_deinit(home);
+    if (!ok)
+      return false;
+  }
+  return true;
+}
 
 sipmsg_parse_result sipmsg_parse(const char *text, size_t len, msg_t **ret, const char **why)
 {
@@ -34,7 +55,8 @@ sipmsg_parse_result sipmsg_parse(const char *text, size_t len, msg_t **ret, cons
   }
   if (sip->sip_status) {
     /* a broken response cannot be answered; it is dropped by the caller */
-    if (!sip->sip_via || msg_has_error(msg) || !sip->sip_cseq || !sip->sip_call_id) {
+    if (!sip->sip_via || msg_has_error(msg) || !sip->sip_cseq || !sip->sip_call_id ||
+        !contacts_usable(sip->sip_contact)) {
       *why = "malformed response";
       goto fatal;
     }
@@ -70,6 +92,10 @@ sipmsg_parse_result sipmsg_parse(const char *text, size_t len, msg_t **ret, cons
   }
   if (msg_has_error(msg) || sip->sip_error) {
     *why = "malformed header";
+    goto answerable;
+  }
+  if (!contacts_usable(sip->sip_contact)) {
+    *why = "malformed Contact header";
     goto answerable;
   }
   if (sip->sip_cseq->cs_method != sip->sip_request->rq_method ||
