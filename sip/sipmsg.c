@@ -13,22 +13,32 @@
 #include <sofia-sip/su_tagarg.h>
 #include <sofia-sip/url.h>
 
-/* A Contact URI rtcsipd can use as a Request-URI (a binding's, a dialog's
- * remote target): printed, only the characters a URI may hold.  Sofia-SIP
- * takes anything between < and > (spaces too), which would break the
- * request line of every request sent to it (found by tests/fuzz). */
-static bool contacts_usable(const sip_contact_t *m)
+/* A URI rtcsipd can print into a message (a Contact also becomes a
+ * Request-URI: a binding's, a dialog's remote target): printed, only the
+ * characters a URI may hold.  Sofia-SIP takes anything between < and >
+ * (spaces, '>', quotes), which printed again breaks the request line or the
+ * header it is in (found by tests/fuzz). */
+static bool uri_usable(const url_t *url)
 {
-  for (; m; m = m->m_next) {
-    su_home_t home[1] = { SU_HOME_INIT(home) };
-    const char *uri = m->m_url->url_type == url_any ? "*" : url_as_string(home, m->m_url);
-    bool ok = uri != NULL;
-    for (const char *c = uri; ok && *c; c++)
-      ok = *c > ' ' && *c < 0x7f && *c != '<' && *c != '>' && *c != '"';
-    su_home_deinit(home);
-    if (!ok)
+  su_home_t home[1] = { SU_HOME_INIT(home) };
+  const char *uri = url->url_type == url_any ? "*" : url_as_string(home, url);
+  bool ok = uri != NULL;
+
+  for (const char *c = uri; ok && *c; c++)
+    ok = *c > ' ' && *c < 0x7f && *c != '<' && *c != '>' && *c != '"';
+  su_home_deinit(home);
+  return ok;
+}
+
+/* The URIs of From, To and every Contact of SIP (those present). */
+static bool uris_usable(const sip_t *sip)
+{
+  if ((sip->sip_from && !uri_usable(sip->sip_from->a_url)) ||
+      (sip->sip_to && !uri_usable(sip->sip_to->a_url)))
+    return false;
+  for (const sip_contact_t *m = sip->sip_contact; m; m = m->m_next)
+    if (!uri_usable(m->m_url))
       return false;
-  }
   return true;
 }
 
@@ -56,7 +66,7 @@ sipmsg_parse_result sipmsg_parse(const char *text, size_t len, msg_t **ret, cons
   if (sip->sip_status) {
     /* a broken response cannot be answered; it is dropped by the caller */
     if (!sip->sip_via || msg_has_error(msg) || !sip->sip_cseq || !sip->sip_call_id ||
-        !contacts_usable(sip->sip_contact)) {
+        !uris_usable(sip)) {
       *why = "malformed response";
       goto fatal;
     }
@@ -94,8 +104,8 @@ sipmsg_parse_result sipmsg_parse(const char *text, size_t len, msg_t **ret, cons
     *why = "malformed header";
     goto answerable;
   }
-  if (!contacts_usable(sip->sip_contact)) {
-    *why = "malformed Contact header";
+  if (!uris_usable(sip)) {
+    *why = "malformed URI in From, To or Contact";
     goto answerable;
   }
   if (sip->sip_cseq->cs_method != sip->sip_request->rq_method ||
