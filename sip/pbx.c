@@ -287,11 +287,29 @@ int pbx_server_tx_reply_retry_after(pbx_server_tx *tx, int status, const char *p
   return r < 0 ? -EIO : 0;
 }
 
+/* Whether RESPONSE can answer TX's request: nta asserts (the process
+ * aborts) on a response whose CSeq method is not the request's (found by
+ * tests/fuzz: a browser's answer to the PBX's MESSAGE did it). */
+static bool answers_request(pbx_server_tx *tx, const sip_t *sip)
+{
+  const char *name = nta_incoming_method_name(tx->irq);
+
+  return sip && sip->sip_status && sip->sip_via && sip->sip_cseq &&
+         sip->sip_cseq->cs_method == nta_incoming_method(tx->irq) &&
+         (sip->sip_cseq->cs_method != sip_method_unknown ||
+          (name && sip->sip_cseq->cs_method_name && strcmp(sip->sip_cseq->cs_method_name, name) == 0));
+}
+
 int pbx_server_tx_relay(pbx_server_tx *tx, msg_t *response)
 {
   sip_t *sip = sip_object(response);
   int status = sip && sip->sip_status ? sip->sip_status->st_status : 500;
-  int r = nta_incoming_mreply(tx->irq, response);
+  int r = -1;
+
+  if (answers_request(tx, sip))
+    r = nta_incoming_mreply(tx->irq, response);
+  else
+    msg_destroy(response);
 
   if (r < 0 && status >= 200) {
     /* mreply failed: the PBX still gets a final answer */

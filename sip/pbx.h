@@ -98,7 +98,9 @@ int pbx_server_tx_reply(pbx_server_tx *tx, int status, const char *phrase);
 int pbx_server_tx_reply_retry_after(pbx_server_tx *tx, int status, const char *phrase,
                                     unsigned seconds);
 /* Answers with RESPONSE (consumed), e.g. one relayed from a browser, whose Via
- * list must be the request's.  A final status frees TX. */
+ * list must be the request's.  A final status frees TX.  A response without
+ * a status, Via or CSeq, or whose CSeq method is not the request's, is not
+ * sent: -EIO (and a final one becomes a 500). */
 int pbx_server_tx_relay(pbx_server_tx *tx, msg_t *response);
 /* The request (borrowed). */
 msg_t *pbx_server_tx_request(pbx_server_tx *tx);
