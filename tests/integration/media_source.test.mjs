@@ -21,7 +21,9 @@
 //     sends it on the browser's INFO, relayed with dtmf_to_pbx = info).
 //
 // Under `meson test --setup valgrind` every wait on the daemon is
-// VALGRIND_SLOWDOWN times longer.
+// VALGRIND_SLOWDOWN times longer, and packet counts are checked as at most
+// what was sent and most of it: the slow daemon's socket buffers overflow
+// during its stalls (the kernel drops), which is not rtcsipd's doing.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
@@ -29,7 +31,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { spawn } from 'node:child_process';
-import { withEnv, testsDir, waitFor, sleep } from '../lib/harness.mjs';
+import { withEnv, testsDir, waitFor, sleep, VALGRIND } from '../lib/harness.mjs';
 import { uriOf } from '../lib/sipclient.mjs';
 import {
   SLOW, DOMAIN, OFFER, ALICE, nb, gateway as startGateway, invite, finalResponse, bye, ended,
@@ -223,6 +225,14 @@ async function answerAndStart(ctx) {
 // Waits for FN() to reach N (at most MS ms), with WHAT in the failure.
 const atLeast = (fn, n, ms, what) => waitFor(() => fn() >= n, ms, { what: `${what} (${n}; now ${fn()})` });
 
+// FN() (packets counted at the receiver) is all of the SENT: exactly, or
+// under valgrind most of them (see above).  Waits at most 3 s for them.
+async function allOf(fn, sent, what) {
+  await waitFor(() => fn() >= sent, 3000 * SLOW, { what }).catch((e) => { if (!VALGRIND) throw e; });
+  if (VALGRIND) assert.ok(fn() <= sent && fn() >= sent * 0.3, `${what}: ${fn()} of ${sent} (valgrind)`);
+  else assert.equal(fn(), sent, what);
+}
+
 // The figures of the 'call ended' line.
 async function summary(gw) {
   const m = await ended(gw, 'BYE from the browser');
@@ -245,7 +255,8 @@ test('sdp (default): RTP from a stranger before and after the PBX\'s media is dr
   const { fb, gw, alice, call, port, uas } = ctx;
 
   // the attack starts as soon as the port is known: before the PBX's answer and media
-  const attack = [stream(env, stranger, port, SSRC.stranger, { rtcp: true }), stream(env, spoofer, port, SSRC.spoofer, { rtcp: true })];
+  const attack = [stream(env, stranger, port, SSRC.stranger, { rtcp: true }),
+    stream(env, spoofer, port, SSRC.spoofer, { rtcp: true })];
   await answerAndStart(ctx);
   // the browser's audio reaches the PBX's SDP address (and no one else) while the PBX sends nothing
   await atLeast(() => pbx.rtp(SSRC.browser), 25, 5000 * SLOW, 'the browser\'s audio at the PBX');
@@ -268,8 +279,7 @@ test('sdp (default): RTP from a stranger before and after the PBX\'s media is dr
   fb.send(false);
   await sleep(300);
   // every packet of the PBX reached the browser, and only those
-  await waitFor(() => fb.rtp(SSRC.pbx) === audio.rtp, 3000 * SLOW,
-    { what: `all ${audio.rtp} packets of the PBX at the browser (${fb.rtp(SSRC.pbx)})` });
+  await allOf(() => fb.rtp(SSRC.pbx), audio.rtp, `the PBX's ${audio.rtp} packets at the browser`);
   assert.deepEqual(fb.seen(), [hex(SSRC.pbx)], `the browser got the PBX's stream only: ${JSON.stringify(fb.stats)}`);
   assert.equal(fb.stats.bad, 0, `nothing the browser could not unprotect: ${JSON.stringify(fb.stats)}`);
   // the browser's audio reached the PBX, from rtcsipd's port, and nothing else did
@@ -277,7 +287,9 @@ test('sdp (default): RTP from a stranger before and after the PBX\'s media is dr
   const pbxRtp = pbx.got.filter((g) => !g.rtcp);
   assert.ok(pbxRtp.every((g) => g.ssrc === SSRC.browser && g.from === fromRtcsipd),
     `the PBX got the browser's stream from ${fromRtcsipd} only: ${JSON.stringify([...new Set(pbxRtp.map((g) => `${hex(g.ssrc)} from ${g.from}`))])}`);
-  assert.ok(pbxRtp.length >= fb.stats.sent - 5 * SLOW, `the PBX got the browser's audio: ${pbxRtp.length} of ${fb.stats.sent}`);
+  // (a few of the first packets may leave the browser before rtcsipd has its keys)
+  assert.ok(pbxRtp.length <= fb.stats.sent && pbxRtp.length >= (VALGRIND ? fb.stats.sent * 0.3 : fb.stats.sent - 5),
+    `the PBX got the browser's audio: ${pbxRtp.length} of ${fb.stats.sent}`);
   // the attackers got nothing
   assert.deepEqual(stranger.got, [], 'nothing reaches the stranger');
   assert.deepEqual(spoofer.got, [], 'nothing reaches the spoofer');
@@ -286,7 +298,7 @@ test('sdp (default): RTP from a stranger before and after the PBX\'s media is dr
   assert.equal(b.status, 200, `BYE: ${b.status} ${b.reason}`);
   const s = await summary(gw);
   t.diagnostic(s.line);
-  assert.equal(s.rejected, attackSent, `every datagram of the attack counted: ${s.line}`);
+  await allOf(() => s.rejected, attackSent, `every datagram of the attack counted: ${s.line}`);
   const r = await uas.result();
   assert.equal(r.code, 0, `SIPp:\n${nb(r.errors)}`);
 }));
@@ -326,9 +338,8 @@ test('latch: learns the PBX\'s first packet from a trusted address (not its SDP 
   // a new SDP (the PBX's re-INVITE, port PORTS.sdp2): learns anew
   audio.stop();
   await sleep(200);
-  const firstStream = audio.rtp;
-  await waitFor(() => fb.rtp(SSRC.pbx) === firstStream, 3000 * SLOW,
-    { what: `all ${firstStream} packets of the learnt stream at the browser (${fb.rtp(SSRC.pbx)})` });
+  await allOf(() => fb.rtp(SSRC.pbx), audio.rtp, `the learnt stream's ${audio.rtp} packets at the browser`);
+  const firstStream = fb.rtp(SSRC.pbx);
   inDialog(alice, call, ctx.ok, 'INFO', 2, 'Signal=5\r\nDuration=100\r\n', 'application/dtmf-relay');
   const info = await finalResponse(alice, call, { method: 'INFO', cseq: 2, ms: 10000 * SLOW });
   assert.equal(info.status, 200, `INFO (SIPp's cue): ${info.status} ${info.reason}`);
@@ -346,8 +357,7 @@ test('latch: learns the PBX\'s first packet from a trusted address (not its SDP 
   audio.stop();
   fb.send(false);
   await sleep(300);
-  await waitFor(() => fb.rtp(SSRC.pbx2) === audio.rtp, 3000 * SLOW,
-    { what: `all ${audio.rtp} packets of the new stream at the browser (${fb.rtp(SSRC.pbx2)})` });
+  await allOf(() => fb.rtp(SSRC.pbx2), audio.rtp, `the new stream's ${audio.rtp} packets at the browser`);
   assert.deepEqual(fb.seen().sort(), [hex(SSRC.pbx), hex(SSRC.pbx2)],
     `the browser got the two learnt streams only: ${JSON.stringify(fb.stats)}`);
   assert.equal(fb.rtp(SSRC.pbx), firstStream, 'nothing more of the first stream');
@@ -363,7 +373,7 @@ test('latch: learns the PBX\'s first packet from a trusted address (not its SDP 
   assert.equal(b.status, 200, `BYE: ${b.status} ${b.reason}`);
   const s = await summary(gw);
   t.diagnostic(s.line);
-  assert.equal(s.rejected, attack.sent + other.sent + old.sent,
+  await allOf(() => s.rejected, attack.sent + other.sent + old.sent,
     `the stranger's ${attack.sent}, the second port's ${other.sent} and the old source's ${old.sent} counted: ${s.line}`);
   const r = await uas.result();
   assert.equal(r.code, 0, `SIPp:\n${nb(r.errors)}`);
