@@ -7,6 +7,8 @@
  */
 #include "sip/sip_filter.h"
 
+#include "config/netlist_bpf.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -20,121 +22,49 @@
 
 #define STMT(code, k) ((struct sock_filter)BPF_STMT((code), (k)))
 #define JUMP(code, k, jt, jf) ((struct sock_filter)BPF_JUMP((code), (k), (jt), (jf)))
-#define NET(off) ((uint32_t)(SKF_NET_OFF + (off)))
 
-typedef struct {
-  struct sock_filter *out;
-  size_t cap, len;
-  int overflow;
-} prog;
-
-static void emit(prog *p, struct sock_filter insn)
+static void build(netlist_bpf *p, const config_network *nets, size_t n, int dgram)
 {
-  if (p->len < p->cap)
-    p->out[p->len] = insn;
-  else
-    p->overflow = 1;
-  p->len++;
-}
-
-static uint32_t word_of(const uint8_t *b, unsigned i)
-{
-  return (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 | (uint32_t)b[4 * i + 2] << 8 |
-         b[4 * i + 3];
-}
-
-/* mask of the prefix bits that fall in word I (32 bits each) */
-static uint32_t mask_of(unsigned prefix, unsigned i)
-{
-  if (prefix >= 32 * (i + 1))
-    return 0xffffffffu;
-  if (prefix <= 32 * i)
-    return 0;
-  return 0xffffffffu << (32 - (prefix - 32 * i));
-}
-
-/* One network: when the source address is in it, return ACCEPT; otherwise
- * fall through to the instruction after this block.  The source of IPv4
- * is at 12 of the IP header, of IPv6 at 8 (four words). */
-static void emit_network(prog *p, const config_network *n)
-{
-  unsigned words = n->family == AF_INET ? 1 : 4, used = 0;
-  uint32_t base = n->family == AF_INET ? 12 : 8;
-
-  for (unsigned i = 0; i < words; i++)
-    if (mask_of(n->prefix, i))
-      used++;
-  if (used == 0) { /* 0.0.0.0/0 or ::/0 */
-    emit(p, STMT(BPF_RET | BPF_K, ACCEPT));
-    return;
+  if (dgram) {
+    /* first byte of the UDP payload: 0..3 is STUN (RFC 7983) */
+    netlist_bpf_emit(p, STMT(BPF_LD | BPF_B | BPF_ABS, 8));
+    netlist_bpf_emit(p, JUMP(BPF_JMP | BPF_JGE | BPF_K, 4, 1, 0));
+    netlist_bpf_ret(p, 0);
   }
-  /* each compared word: ld, and, jeq (3); then ret (1).  A mismatch jumps
-   * over the rest of the block. */
-  unsigned left = used;
-  for (unsigned i = 0; i < words; i++) {
-    uint32_t m = mask_of(n->prefix, i);
-    if (!m)
-      continue;
-    left--;
-    emit(p, STMT(BPF_LD | BPF_W | BPF_ABS, NET(base + 4 * i)));
-    emit(p, STMT(BPF_ALU | BPF_AND | BPF_K, m));
-    /* on mismatch skip: the remaining words (3 each) and the ret */
-    emit(p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, word_of(n->addr, i) & m, 0, (uint8_t)(3 * left + 1)));
-  }
-  emit(p, STMT(BPF_RET | BPF_K, ACCEPT));
+  netlist_bpf_split(p);
+  for (size_t i = 0; i < n; i++)
+    if (nets[i].family == AF_INET)
+      netlist_bpf_source_in(p, &nets[i], ACCEPT);
+  netlist_bpf_ret(p, 0);
+  netlist_bpf_ipv6(p);
+  for (size_t i = 0; i < n; i++)
+    if (nets[i].family == AF_INET6)
+      netlist_bpf_source_in(p, &nets[i], ACCEPT);
+  netlist_bpf_ret(p, 0);
 }
 
 int sip_filter_program(const config_network *nets, size_t n, int dgram, struct sock_filter *out,
                        size_t cap)
 {
-  prog p = { .out = out, .cap = cap };
-  size_t v4_at, v6_at, jump_at;
+  netlist_bpf p;
 
-  if (dgram) {
-    /* first byte of the UDP payload: 0..3 is STUN (RFC 7983) */
-    emit(&p, STMT(BPF_LD | BPF_B | BPF_ABS, 8));
-    emit(&p, JUMP(BPF_JMP | BPF_JGE | BPF_K, 4, 1, 0));
-    emit(&p, STMT(BPF_RET | BPF_K, 0));
-  }
-  /* IP version: the high nibble of the first byte of the IP header */
-  emit(&p, STMT(BPF_LD | BPF_B | BPF_ABS, NET(0)));
-  emit(&p, STMT(BPF_ALU | BPF_RSH | BPF_K, 4));
-  emit(&p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, 4, 1, 0));
-  jump_at = p.len;
-  emit(&p, STMT(BPF_JMP | BPF_JA, 0)); /* k patched: to the IPv6 part */
-  v4_at = p.len;
-  for (size_t i = 0; i < n; i++)
-    if (nets[i].family == AF_INET)
-      emit_network(&p, &nets[i]);
-  emit(&p, STMT(BPF_RET | BPF_K, 0));
-  v6_at = p.len;
-  for (size_t i = 0; i < n; i++)
-    if (nets[i].family == AF_INET6)
-      emit_network(&p, &nets[i]);
-  emit(&p, STMT(BPF_RET | BPF_K, 0));
-
-  if (p.overflow)
-    return -E2BIG;
-  out[jump_at].k = (uint32_t)(v6_at - v4_at);
-  return (int)p.len;
+  netlist_bpf_init(&p, out, cap);
+  build(&p, nets, n, dgram);
+  return p.overflow ? -E2BIG : (int)p.len;
 }
 
 int sip_filter_attach(int fd, const config_network *nets, size_t n)
 {
   struct sock_filter insns[SIP_FILTER_MAX_INSNS];
+  netlist_bpf p;
   int type = 0;
   socklen_t len = sizeof type;
-  int count;
 
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
     return -errno;
-  count = sip_filter_program(nets, n, type == SOCK_DGRAM, insns, sizeof insns / sizeof insns[0]);
-  if (count < 0)
-    return count;
-  struct sock_fprog fprog = { .len = (unsigned short)count, .filter = insns };
-  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog) < 0)
-    return -errno;
-  return 0;
+  netlist_bpf_init(&p, insns, sizeof insns / sizeof insns[0]);
+  build(&p, nets, n, type == SOCK_DGRAM);
+  return netlist_bpf_attach(&p, fd);
 }
 
 static uint16_t local_port(int fd)

@@ -16,9 +16,10 @@
 #include <stdint.h>
 
 #include "config/netlist.h"
+#include "config/netlist_bpf.h"
 
-/* The largest program: 8 + 13 per network. */
-#define SIP_FILTER_MAX_INSNS (8 + 13 * 64 + 8)
+/* The largest program: 9 + 13 per network (the configuration holds at most 64). */
+#define SIP_FILTER_MAX_INSNS (16 + NETLIST_BPF_PER_NETWORK * 64)
 
 /* Writes the program accepting packets from NETS (and, with DGRAM, no STUN)
  * into OUT (CAP instructions).  Returns the number of instructions, or

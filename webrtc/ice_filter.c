@@ -10,6 +10,8 @@
  */
 #include "webrtc/ice_filter.h"
 
+#include "config/netlist_bpf.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -118,72 +120,16 @@ unsigned ice_filter_summary(const ice_filter_tally *t, char *buf, size_t size)
 
 #define STMT(code, k) ((struct sock_filter)BPF_STMT((code), (k)))
 #define JUMP(code, k, jt, jf) ((struct sock_filter)BPF_JUMP((code), (k), (jt), (jf)))
-#define NET(off) ((uint32_t)(SKF_NET_OFF + (off)))
 
-typedef struct {
-  struct sock_filter *out;
-  size_t cap, len;
-  bool overflow;
-} prog;
-
-static void emit(prog *p, struct sock_filter insn)
-{
-  if (p->len < p->cap)
-    p->out[p->len] = insn;
-  else
-    p->overflow = true;
-  p->len++;
-}
-
-static uint32_t word_of(const uint8_t *b, unsigned i)
-{
-  return (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 | (uint32_t)b[4 * i + 2] << 8 |
-         b[4 * i + 3];
-}
-
-/* the prefix bits that fall in word I (32 bits each) */
-static uint32_t mask_of(unsigned prefix, unsigned i)
-{
-  if (prefix >= 32 * (i + 1))
-    return 0xffffffffu;
-  if (prefix <= 32 * i)
-    return 0;
-  return 0xffffffffu << (32 - (prefix - 32 * i));
-}
-
-/* One network: when the source address is in it, drop; otherwise fall
- * through to the instruction after this block.  The source is at 12 of an
- * IPv4 header, at 8 (four words) of an IPv6 one.  At most 13 instructions. */
-static void emit_drop_network(prog *p, const config_network *n)
-{
-  unsigned words = n->family == AF_INET ? 1 : 4, left = 0;
-  uint32_t base = n->family == AF_INET ? 12 : 8;
-
-  for (unsigned i = 0; i < words; i++)
-    if (mask_of(n->prefix, i))
-      left++;
-  /* each compared word: ld, and, jeq; a mismatch skips the rest and the ret */
-  for (unsigned i = 0; i < words; i++) {
-    uint32_t m = mask_of(n->prefix, i);
-    if (!m)
-      continue;
-    left--;
-    emit(p, STMT(BPF_LD | BPF_W | BPF_ABS, NET(base + 4 * i)));
-    emit(p, STMT(BPF_ALU | BPF_AND | BPF_K, m));
-    emit(p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, word_of(n->addr, i) & m, 0, (uint8_t)(3 * left + 1)));
-  }
-  emit(p, STMT(BPF_RET | BPF_K, 0));
-}
-
-static void emit_drop_text(prog *p, const char *text)
+static void drop_text(netlist_bpf *p, const char *text)
 {
   config_network n;
 
   if (netlist_parse(text, &n) == 0)
-    emit_drop_network(p, &n);
+    netlist_bpf_source_in(p, &n, 0);
 }
 
-int ice_filter_program(const ice_filter *f, struct sock_filter *out, size_t cap)
+static void build(const ice_filter *f, netlist_bpf *p)
 {
   /* what netlist_is_forbidden() refuses, as networks; and an IPv4-mapped
    * source in an IPv6 header, which no real sender uses */
@@ -192,55 +138,48 @@ int ice_filter_program(const ice_filter *f, struct sock_filter *out, size_t cap)
   static const config_network mapped = {
     .family = AF_INET6, .addr = { [10] = 0xff, [11] = 0xff }, .prefix = 96,
   };
-  prog p = { .out = out, .cap = cap };
-  size_t v4_at, v6_at, jump_at;
 
   /* shorter than a UDP header and a STUN header: passes (and the loads
    * below stay inside the datagram) */
-  emit(&p, STMT(BPF_LD | BPF_W | BPF_LEN, 0));
-  emit(&p, JUMP(BPF_JMP | BPF_JGE | BPF_K, 8 + 20, 1, 0));
-  emit(&p, STMT(BPF_RET | BPF_K, ACCEPT));
+  netlist_bpf_emit(p, STMT(BPF_LD | BPF_W | BPF_LEN, 0));
+  netlist_bpf_emit(p, JUMP(BPF_JMP | BPF_JGE | BPF_K, 8 + 20, 1, 0));
+  netlist_bpf_ret(p, ACCEPT);
   /* the first 16 bits of the UDP payload: anything but a Binding request passes */
-  emit(&p, STMT(BPF_LD | BPF_H | BPF_ABS, 8));
-  emit(&p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, STUN_BINDING_REQUEST, 1, 0));
-  emit(&p, STMT(BPF_RET | BPF_K, ACCEPT));
-  /* IP version: the high nibble of the first byte of the IP header */
-  emit(&p, STMT(BPF_LD | BPF_B | BPF_ABS, NET(0)));
-  emit(&p, STMT(BPF_ALU | BPF_RSH | BPF_K, 4));
-  emit(&p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, 4, 1, 0));
-  jump_at = p.len;
-  emit(&p, STMT(BPF_JMP | BPF_JA, 0)); /* k patched: to the IPv6 part */
-  v4_at = p.len;
+  netlist_bpf_emit(p, STMT(BPF_LD | BPF_H | BPF_ABS, 8));
+  netlist_bpf_emit(p, JUMP(BPF_JMP | BPF_JEQ | BPF_K, STUN_BINDING_REQUEST, 1, 0));
+  netlist_bpf_ret(p, ACCEPT);
+  netlist_bpf_split(p);
   for (size_t i = 0; i < G_N_ELEMENTS(forbidden_v4); i++)
-    emit_drop_text(&p, forbidden_v4[i]);
+    drop_text(p, forbidden_v4[i]);
   for (size_t i = 0; f && i < f->n_deny; i++)
     if (f->deny[i].family == AF_INET)
-      emit_drop_network(&p, &f->deny[i]);
-  emit(&p, STMT(BPF_RET | BPF_K, ACCEPT));
-  v6_at = p.len;
+      netlist_bpf_source_in(p, &f->deny[i], 0);
+  netlist_bpf_ret(p, ACCEPT);
+  netlist_bpf_ipv6(p);
   for (size_t i = 0; i < G_N_ELEMENTS(forbidden_v6); i++)
-    emit_drop_text(&p, forbidden_v6[i]);
-  emit_drop_network(&p, &mapped);
+    drop_text(p, forbidden_v6[i]);
+  netlist_bpf_source_in(p, &mapped, 0);
   for (size_t i = 0; f && i < f->n_deny; i++)
     if (f->deny[i].family == AF_INET6)
-      emit_drop_network(&p, &f->deny[i]);
-  emit(&p, STMT(BPF_RET | BPF_K, ACCEPT));
+      netlist_bpf_source_in(p, &f->deny[i], 0);
+  netlist_bpf_ret(p, ACCEPT);
+}
 
-  if (p.overflow)
-    return -E2BIG;
-  out[jump_at].k = (uint32_t)(v6_at - v4_at);
-  return (int)p.len;
+int ice_filter_program(const ice_filter *f, struct sock_filter *out, size_t cap)
+{
+  netlist_bpf p;
+
+  netlist_bpf_init(&p, out, cap);
+  build(f, &p);
+  return p.overflow ? -E2BIG : (int)p.len;
 }
 
 int ice_filter_attach(const ice_filter *f, int fd)
 {
   struct sock_filter insns[ICE_FILTER_MAX_INSNS];
-  int count = ice_filter_program(f, insns, sizeof insns / sizeof insns[0]);
+  netlist_bpf p;
 
-  if (count < 0)
-    return count;
-  struct sock_fprog fprog = { .len = (unsigned short)count, .filter = insns };
-  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog) < 0)
-    return -errno;
-  return 0;
+  netlist_bpf_init(&p, insns, sizeof insns / sizeof insns[0]);
+  build(f, &p);
+  return netlist_bpf_attach(&p, fd);
 }
