@@ -658,8 +658,11 @@ int ws_edge_new(const ws_edge_settings *settings, const ws_edge_callbacks *callb
   lws_set_log_level(LLL_ERR | LLL_WARN, ws_edge_lws_log);
   edge->loop = g_main_loop_new(NULL, FALSE);
   edge->foreign_loops[0] = edge->loop;
+  /* VALIDATE_UTF8 (a context option in lws 4.1): a text frame that is not
+   * UTF-8 closes the connection with 1007 (RFC 6455 8.1); reserved bits,
+   * unknown opcodes and broken control frames lws refuses (1002) by itself */
   info.options = LWS_SERVER_OPTION_GLIB | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
-                 LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+                 LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_VALIDATE_UTF8;
   info.foreign_loops = edge->foreign_loops;
   info.port = CONTEXT_PORT_NO_LISTEN;
   info.gid = -1;

@@ -17,6 +17,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import WebSocket from 'ws';
@@ -425,4 +426,75 @@ test('[pbx] trusted adds networks, and a reload (SIGHUP) changes them at once', 
     await waitFor(() => /reloaded /.test(gw.logs().slice(from)), 5000 * SLOW, { what: 'the reload' });
     assert.match(String(await optionsFrom(env, gw, STRANGER)), /^SIP\/2\.0 200 /, 'newly trusted after the reload');
     assert.equal(await optionsFrom(env, gw, '127.0.0.70'), null, 'no longer trusted after the reload');
+  }));
+
+// A WebSocket client written out by hand (node's net), for frames the ws
+// package would never send: handshake, then FRAME (a Buffer, already masked
+// or not); resolves with the close code rtcsipd sends, or 'open' when none
+// came within MS.
+function rawWs(port, frame, ms = 2000) {
+  return new Promise((resolve, reject) => {
+    const key = crypto.randomBytes(16).toString('base64');
+    const s = net.connect({ host: '127.0.0.1', port });
+    let buf = Buffer.alloc(0);
+    let upgraded = false;
+    const timer = setTimeout(() => { s.destroy(); resolve('open'); }, ms);
+    s.on('error', (e) => { clearTimeout(timer); reject(e); });
+    s.on('connect', () => s.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+      `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+      'Sec-WebSocket-Protocol: sip\r\n\r\n'));
+    s.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (!upgraded) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        if (!/^HTTP\/1\.1 101 /.test(buf.toString('latin1', 0, end))) {
+          clearTimeout(timer); s.destroy(); reject(new Error(buf.toString('latin1', 0, end)));
+          return;
+        }
+        upgraded = true;
+        buf = buf.subarray(end + 4);
+        s.write(frame);
+      }
+      // a close frame from the server: 0x88, length, 2-byte status
+      const i = buf.indexOf(0x88);
+      if (i >= 0 && buf.length >= i + 4) {
+        clearTimeout(timer);
+        s.destroy();
+        resolve(buf.readUInt16BE(i + 2));
+      }
+    });
+  });
+}
+
+// A client frame: FIN + OPCODE (first byte FIRST when given), masked with a random key.
+function clientFrame(payload, { opcode = 1, first } = {}) {
+  const mask = crypto.randomBytes(4);
+  const body = Buffer.from(payload);
+  const masked = Buffer.from(body.map((b, i) => b ^ mask[i % 4]));
+  const len = body.length < 126 ? Buffer.from([0x80 | body.length])
+    : Buffer.from([0x80 | 126, body.length >> 8, body.length & 255]);
+  return Buffer.concat([Buffer.from([first ?? (0x80 | opcode)]), len, mask, masked]);
+}
+
+test('WebSocket frames that break RFC 6455 close the connection with its status; good clients stay served',
+  { timeout: 60000 }, () => withEnv('security-frames', async (env) => {
+    const { gw } = await setup(env);
+    const alice = await client(env, gw, 'alice');
+    const options = (extra = '') => Buffer.from(`OPTIONS sip:${DOMAIN} SIP/2.0\r\nVia: SIP/2.0/WSS a.invalid;` +
+      `branch=z9hG4bK${randomToken(8)}\r\nFrom: <sip:a@${DOMAIN}>;tag=1${extra}\r\nTo: <sip:${DOMAIN}>\r\n` +
+      `Call-ID: ${randomToken(8)}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`, 'latin1');
+    // a well-formed frame by the same hand: no close (and a SIP answer)
+    assert.equal(await rawWs(gw.ports.ws, clientFrame(options()), 800), 'open');
+    const cases = [
+      ['a text frame that is not UTF-8', clientFrame(options('\xff\xfe')), 1007],
+      ['a reserved bit set (no extension)', clientFrame(options(), { first: 0x80 | 0x40 | 1 }), 1002],
+      ['an unknown opcode', clientFrame('x', { opcode: 3 }), 1002],
+      ['a fragmented control frame', clientFrame('x', { first: 0x09 }), 1002],
+    ];
+    for (const [name, frame, code] of cases) {
+      assert.equal(await rawWs(gw.ports.ws, frame), code, name);
+    }
+    const res = await alice.options(`sip:${DOMAIN}`);
+    assert.equal(res.status, 200, 'a good client is served throughout');
   }));
