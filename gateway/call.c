@@ -412,8 +412,12 @@ static void act_start_media(call *c)
 {
   int r;
 
-  if (!c->leg)
-    return; /* no browser leg could be made: the call is failing */
+  if (!c->leg) {
+    /* a call from the browser whose leg comes right after this row */
+    c->media_wanted = true;
+    return;
+  }
+  c->media_wanted = false;
   if (!c->bridge) {
     static const media_bridge_callbacks bcb = {
       .on_timeout = on_media_timeout,
@@ -673,14 +677,10 @@ static void on_pbx_invite_response(void *user, int status, msg_t *response)
     stop_timer(c); /* any response: the PBX is there; its own timers run now */
   if (status == 100)
     return;
-  if (status < 300 && !c->leg && c->from_browser && make_browser_side_leg(c) < 0) {
-    /* no ICE port left: the call cannot have media */
-    g_strlcpy(c->media_why, "no media ports", sizeof c->media_why);
-    if (status < 200) {
-      call_media_failed(c, "no media ports");
-      return;
-    }
-  }
+  /* the PBX takes the call: now the browser's leg (after the response is
+   * handled, so that the ACK of a 2xx is not held up by it) */
+  bool needs_leg = status < 300 && !c->leg && c->from_browser;
+
   if (response && (status < 300) && call_has_sdp(response, &text, &len)) {
     sdp_plain *p = NULL;
     const char *why = "?";
@@ -698,14 +698,22 @@ static void on_pbx_invite_response(void *user, int status, msg_t *response)
     call_dispatch_response(c, response && call_has_sdp(response, &text, &len) && c->pbx_sdp
                            ? CALL_EV_PBX_EARLY_MEDIA : CALL_EV_PBX_PROVISIONAL,
                       status, response);
-  else if (status < 300) {
+  else if (status < 300)
     call_dispatch_response(c, CALL_EV_PBX_ANSWER, status, response);
-    if (!c->leg)
-      call_media_failed(c, "no media ports");
-  } else if (!response && status == 408)
+  else if (!response && status == 408)
     call_dispatch_response(c, CALL_EV_PBX_TIMEOUT, status, NULL);
   else
     call_dispatch_response(c, CALL_EV_PBX_REJECT, status, response);
+
+  if (needs_leg && !c->leg &&
+      (c->state == CALL_TO_PBX_EARLY || c->state == CALL_CONFIRMED)) {
+    if (make_browser_side_leg(c) < 0) {
+      call_media_failed(c, "no media ports"); /* no ICE port left */
+      return;
+    }
+    if (c->media_wanted)
+      act_start_media(c); /* what the row asked for before there was a leg */
+  }
 }
 
 static void on_pbx_cancel(void *user)

@@ -65,6 +65,7 @@ struct call {
   rtp_socket *rtp;
   media_bridge *bridge;
   bool gathered;
+  bool media_wanted;          /* START_MEDIA ran before the browser's leg existed */
   bool remote_ice_set;
   uint32_t deferred;          /* actions waiting for the candidates */
   int early_status;           /* the 183 that waits with them */
