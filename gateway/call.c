@@ -667,6 +667,27 @@ void call_dispatch_response(call *c, call_event ev, int status, msg_t *msg)
 
 /* ---- the PBX's side ---- */
 
+/* The browser's leg of a call from the browser, once the PBX has taken the
+ * call: from an idle source, so that the loop handles what is already
+ * waiting (the PBX's 200 right after its 180, to be ACKed at once) before
+ * the leg's setup. */
+static gboolean on_leg_idle(gpointer user)
+{
+  call *c = user;
+
+  c->leg_idle = 0;
+  if (c->leg || !(c->state == CALL_TO_PBX_EARLY || c->state == CALL_CONFIRMED ||
+                  c->state == CALL_REOFFER_TO_PBX || c->state == CALL_REOFFER_TO_BROWSER))
+    return G_SOURCE_REMOVE;
+  if (make_browser_side_leg(c) < 0) {
+    call_media_failed(c, "no media ports"); /* no ICE port left */
+    return G_SOURCE_REMOVE;
+  }
+  if (c->media_wanted)
+    act_start_media(c); /* what a row asked for before there was a leg */
+  return G_SOURCE_REMOVE;
+}
+
 static void on_pbx_invite_response(void *user, int status, msg_t *response)
 {
   call *c = user;
@@ -678,7 +699,7 @@ static void on_pbx_invite_response(void *user, int status, msg_t *response)
   if (status == 100)
     return;
   /* the PBX takes the call: now the browser's leg (after the response is
-   * handled, so that the ACK of a 2xx is not held up by it) */
+   * handled, see on_leg_idle) */
   bool needs_leg = status < 300 && !c->leg && c->from_browser;
 
   if (response && (status < 300) && call_has_sdp(response, &text, &len)) {
@@ -705,15 +726,8 @@ static void on_pbx_invite_response(void *user, int status, msg_t *response)
   else
     call_dispatch_response(c, CALL_EV_PBX_REJECT, status, response);
 
-  if (needs_leg && !c->leg &&
-      (c->state == CALL_TO_PBX_EARLY || c->state == CALL_CONFIRMED)) {
-    if (make_browser_side_leg(c) < 0) {
-      call_media_failed(c, "no media ports"); /* no ICE port left */
-      return;
-    }
-    if (c->media_wanted)
-      act_start_media(c); /* what the row asked for before there was a leg */
-  }
+  if (needs_leg && !c->leg && !c->leg_idle)
+    c->leg_idle = g_idle_add(on_leg_idle, c);
 }
 
 static void on_pbx_cancel(void *user)
@@ -1121,6 +1135,8 @@ void call_free(call *c)
   stop_timer(c);
   if (c->release_idle)
     g_source_remove(c->release_idle);
+  if (c->leg_idle)
+    g_source_remove(c->leg_idle);
   media_bridge_free(c->bridge);
   browser_leg_free(c->leg);
   rtp_socket_free(c->rtp);

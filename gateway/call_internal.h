@@ -66,6 +66,7 @@ struct call {
   media_bridge *bridge;
   bool gathered;
   bool media_wanted;          /* START_MEDIA ran before the browser's leg existed */
+  guint leg_idle;             /* the browser's leg is made from here (on_leg_idle) */
   bool remote_ice_set;
   uint32_t deferred;          /* actions waiting for the candidates */
   int early_status;           /* the 183 that waits with them */
