@@ -127,6 +127,16 @@ void call_apply_pt_map(call *c);
  * toward none (c=0.0.0.0, port 0): then nothing is sent or taken. */
 void call_apply_pbx_address(call *c);
 
+/* The callbacks of every call's browser leg and PBX dialog (call.c). */
+extern const browser_leg_callbacks call_leg_callbacks;
+extern const pbx_dialog_callbacks call_pbx_callbacks;
+
+/* call_start.c */
+/* The browser's leg of a call from the browser (its offer's DTLS role and
+ * fingerprint), gathering started; once the PBX has taken the call.  0 or
+ * a negative errno (no ICE port). */
+int call_make_browser_side_leg(call *c);
+
 /* call_midcall.c */
 /* Carries out the mid-call actions of a row (the CALL_ACT_ bits from UPDATE_MEDIA on). */
 void call_midcall_actions(call *c, uint32_t actions, uint16_t status);
