@@ -609,6 +609,7 @@ UNSIGNED_PARSER(parse_ring_timeout, ring_timeout, 1, 3600)
 UNSIGNED_PARSER(parse_session_expires, session_expires, 0, 86400)
 UNSIGNED_PARSER(parse_min_se, min_se, 1, 86400)
 UNSIGNED_PARSER(parse_media_timeout, media_timeout, 0, 86400)
+UNSIGNED_PARSER(parse_media_workers, media_workers, 0, 64)
 UNSIGNED_PARSER(parse_ice_candidates_max, ice_candidates_max, 1, 100)
 UNSIGNED_PARSER(parse_max_calls, max_calls, 1, 1000000)
 UNSIGNED_PARSER(parse_pending_calls_per_connection, pending_calls_per_connection, 1, 10000)
@@ -648,6 +649,7 @@ static const config_key schema[] = {
   { "media",     "turn_password",       parse_turn_password },
   { "media",     "ice_addresses",       parse_ice_addresses },
   { "media",     "media_timeout",       parse_media_timeout },
+  { "media",     "workers",             parse_media_workers },
   { "media",     "dtmf_to_pbx",         parse_dtmf_to_pbx },
   { "media",     "dtmf_to_browser",     parse_dtmf_to_browser },
   { "media",     "rtp_source",          parse_rtp_source },

@@ -93,6 +93,7 @@ typedef struct config {
   size_t n_turn_servers;
   char **ice_addresses;      /* NULL-terminated IP literals for host candidates;
                               * NULL: all interfaces */
+  unsigned media_workers;    /* media worker threads; 0: one per core (at start only) */
   unsigned media_timeout;    /* seconds without a packet from either side that end
                               * a call; 0: never */
   dtmf_mode dtmf_to_pbx;     /* how the browser's DTMF reaches the PBX */

@@ -157,6 +157,11 @@ static size_t pt_pairs(const sdp_webrtc *w, const sdp_plain *p, media_bridge_pt_
   return n;
 }
 
+static void on_browser_silent(void *user)
+{
+  call_media_failed(user, "browser's media gone (ICE consent lost)");
+}
+
 static void on_media_timeout(void *user)
 {
   call *c = user;
@@ -171,10 +176,32 @@ void call_media_failed(call *c, const char *why)
   call_dispatch(c, CALL_EV_MEDIA_FAILED, 0, NULL);
 }
 
+/* A browser hanging up closes its peer connection as it sends its BYE: the
+ * DTLS close_notify may come first.  Its BYE gets this long to say that the
+ * call ended as calls do. */
+#define DTLS_CLOSE_GRACE_MS 2000
+
+static gboolean on_close_grace(gpointer user)
+{
+  call *c = user;
+
+  c->close_grace = 0;
+  log_id(c->name, LOG_NOTICE, "media ended: the browser closed DTLS and sent no BYE in %u ms",
+         DTLS_CLOSE_GRACE_MS);
+  call_media_failed(c, "browser closed its media (DTLS close_notify) without a BYE");
+  return G_SOURCE_REMOVE;
+}
+
 static void on_leg_failed(void *user, const char *why)
 {
   call *c = user;
 
+  if (strcmp(why, DTLS_CLOSED_BY_PEER) == 0) {
+    log_id(c->name, LOG_INFO, "the browser closed DTLS: waiting %u ms for its BYE", DTLS_CLOSE_GRACE_MS);
+    if (!c->close_grace)
+      c->close_grace = g_timeout_add(DTLS_CLOSE_GRACE_MS, on_close_grace, c);
+    return;
+  }
   log_id(c->name, LOG_NOTICE, "media failed: %s", why);
   call_media_failed(c, why);
 }
@@ -390,23 +417,24 @@ void call_apply_pt_map(call *c)
   media_bridge_pt_pair pairs[MEDIA_BRIDGE_MAX_PT_PAIRS];
   size_t n;
 
-  if (!c->bridge || !c->pbx_sdp || !c->browser_sdp)
+  if (!c->media || !c->pbx_sdp || !c->browser_sdp)
     return;
   n = pt_pairs(c->browser_sdp, c->pbx_sdp, pairs);
-  media_bridge_set_pt_map(c->bridge, pairs, n);
+  media_call_set_pt_map(call_media_call(c->media), pairs, n);
   log_id(c->name, LOG_INFO, "media: PBX at %s:%u, %zu payload types rewritten (the others pass as "
          "they are)", c->pbx_sdp->address, c->pbx_sdp->port, n);
 }
 
 void call_apply_pbx_address(call *c)
 {
-  if (!c->rtp || !c->pbx_sdp)
+  if (!c->rtp || !c->pbx_sdp || !c->media)
     return;
+  media_call *mc = call_media_call(c->media);
   if (!c->pbx_sdp->port || c->pbx_sdp->hold_address) {
-    rtp_socket_clear_remote(c->rtp);
+    media_call_clear_pbx_remote(mc);
     return;
   }
-  if (rtp_socket_set_remote(c->rtp, c->pbx_sdp->address, c->pbx_sdp->port, c->pbx_sdp->rtcp_port) < 0)
+  if (media_call_set_pbx_remote(mc, c->pbx_sdp->address, c->pbx_sdp->port, c->pbx_sdp->rtcp_port) < 0)
     log_id(c->name, LOG_WARNING, "the PBX's media address %s:%u is not usable",
            c->pbx_sdp->address, c->pbx_sdp->port);
 }
@@ -422,14 +450,15 @@ static void act_start_media(call *c)
     return;
   }
   c->media_wanted = false;
-  if (!c->bridge) {
-    static const media_bridge_callbacks bcb = {
+  if (!c->media) {
+    static const media_call_callbacks mcb = {
       .on_timeout = on_media_timeout,
       .on_dtmf = call_midcall_on_dtmf,
+      .on_browser_silent = on_browser_silent,
     };
     media_bridge_settings bs = { .timeout_ms = c->media_timeout_ms, .log_id = c->name };
 
-    r = media_bridge_new(c->leg, c->rtp, &bs, &bcb, c, &c->bridge);
+    r = call_media_new(c->engine, c->leg, c->rtp, &bs, &mcb, c, &c->media);
     if (r < 0) {
       call_media_failed(c, "cannot make the media bridge");
       return;
@@ -511,6 +540,10 @@ static gboolean on_release(gpointer user);
 static void act_release(call *c)
 {
   stop_timer(c);
+  if (c->close_grace) {
+    g_source_remove(c->close_grace);
+    c->close_grace = 0;
+  }
   c->deferred = 0;
   c->ended_at = g_get_monotonic_time();
   if (!c->release_idle)
@@ -890,10 +923,15 @@ static gboolean on_release(gpointer user)
 {
   call *c = user;
   gint64 from = c->answered_at ? c->answered_at : c->started_at;
-  g_autofree char *media = media_bridge_summary(c->leg, c->rtp, c->bridge);
+  g_autofree char *media = NULL;
 
   c->release_idle = 0;
-  g_clear_pointer(&c->bridge, media_bridge_free);
+  if (c->media) {
+    call_media_free(c->media, &media);
+    c->media = NULL;
+  } else {
+    media = call_media_summary_unstarted(c->leg, c->rtp);
+  }
   g_clear_pointer(&c->leg, browser_leg_free);
   g_clear_pointer(&c->rtp, rtp_socket_free);
   log_id(c->name, LOG_NOTICE, "call ended: cause %s, %.1f s%s, %s", c->cause ? c->cause : "?",
@@ -909,11 +947,13 @@ void call_free(call *c)
   if (!c)
     return;
   stop_timer(c);
+  if (c->close_grace)
+    g_source_remove(c->close_grace);
   if (c->release_idle)
     g_source_remove(c->release_idle);
   if (c->leg_idle)
     g_source_remove(c->leg_idle);
-  media_bridge_free(c->bridge);
+  call_media_free(c->media, NULL);
   browser_leg_free(c->leg);
   rtp_socket_free(c->rtp);
   pbx_dialog_free(c->pd);

@@ -34,6 +34,7 @@
 #include "webrtc/dtls.h"
 
 typedef struct call call;
+struct media_engine;
 
 typedef struct {
   /* The call is over and released (ports, agents, SRTP, timers freed, the
@@ -46,6 +47,7 @@ typedef struct {
 typedef struct {
   const config *cfg;
   const dtls_identity *id;
+  struct media_engine *engine;
   ws_edge *edge;
   pbx_link *pbx;
   /* The call whose PBX dialog is CALL_ID with tags TAG_A and TAG_B (in

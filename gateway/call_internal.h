@@ -14,7 +14,9 @@
 #include "gateway/call.h"
 #include "gateway/call_fsm.h"
 #include "gateway/ice_config.h"
+#include "gateway/call_media.h"
 #include "gateway/media_bridge.h"
+#include "gateway/media_engine.h"
 #include "sip/pbx_dialog.h"
 #include "sip/sdp_translate.h"
 #include "webrtc/browser_leg.h"
@@ -33,6 +35,7 @@ struct call {
   ws_edge *edge;
   pbx_link *pbx;
   const dtls_identity *id;
+  media_engine *engine;
   call_callbacks cb;
   void *user;
 
@@ -63,7 +66,7 @@ struct call {
 
   browser_leg *leg;
   rtp_socket *rtp;
-  media_bridge *bridge;
+  call_media *media;          /* the bridge on its media worker, once media started */
   bool gathered;
   bool media_wanted;          /* START_MEDIA ran before the browser's leg existed */
   guint leg_idle;             /* the browser's leg is made from here (on_leg_idle) */
@@ -104,6 +107,7 @@ struct call {
   guint timer;                /* no response from the PBX / ring / cancel guard */
   call_event timer_event;
   guint release_idle;
+  guint close_grace;          /* the browser's DTLS close came: its BYE is awaited */
   char *cause;
   gint64 started_at, answered_at, ended_at; /* monotonic, us */
 };

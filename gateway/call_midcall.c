@@ -39,12 +39,12 @@ static void apply_directions(call *c)
 {
   bool to_pbx, to_browser;
 
-  if (!c->bridge || !c->browser_sdp || !c->pbx_sdp)
+  if (!c->media || !c->browser_sdp || !c->pbx_sdp)
     return;
   to_pbx = sends(c->browser_sdp->dir) && receives(c->pbx_sdp->dir);
   to_browser = sends(c->pbx_sdp->dir) && receives(c->browser_sdp->dir);
-  media_bridge_set_sending(c->bridge, true, to_pbx);
-  media_bridge_set_sending(c->bridge, false, to_browser);
+  media_call_set_sending(call_media_call(c->media), true, to_pbx);
+  media_call_set_sending(call_media_call(c->media), false, to_browser);
   log_id(c->name, LOG_INFO, "media: browser %s, PBX %s: to the PBX %s, to the browser %s",
          sdp_dir_name(c->browser_sdp->dir), sdp_dir_name(c->pbx_sdp->dir),
          to_pbx ? "flows" : "held", to_browser ? "flows" : "held");
@@ -87,17 +87,17 @@ static void apply_dtmf(call *c)
 {
   media_bridge_dtmf_settings s = { .browser_pt = -1, .pbx_pt = -1 };
 
-  if (!c->bridge || !c->browser_sdp || !c->pbx_sdp)
+  if (!c->media || !c->browser_sdp || !c->pbx_sdp)
     return;
   unsigned rate = audio_rate(c->pbx_sdp);
 
   s.browser_pt = telephone_event(c->browser_sdp->codecs, c->browser_sdp->n_codecs, rate,
                                  &s.browser_rate);
   s.pbx_pt = telephone_event(c->pbx_sdp->codecs, c->pbx_sdp->n_codecs, rate, &s.pbx_rate);
-  media_bridge_set_dtmf(c->bridge, &s);
+  media_call_set_dtmf(call_media_call(c->media), &s);
   /* events become INFO on the way to a side that wants INFO */
-  media_bridge_forward_dtmf(c->bridge, true, c->dtmf_to_pbx == DTMF_RFC4733);
-  media_bridge_forward_dtmf(c->bridge, false, c->dtmf_to_browser == DTMF_RFC4733);
+  media_call_forward_dtmf(call_media_call(c->media), true, c->dtmf_to_pbx == DTMF_RFC4733);
+  media_call_forward_dtmf(call_media_call(c->media), false, c->dtmf_to_browser == DTMF_RFC4733);
 }
 
 void call_midcall_media_started(call *c)
@@ -153,7 +153,7 @@ static char *dtmf_relay_body(char digit, unsigned duration)
 static int dtmf_to_pbx(call *c, char digit, unsigned duration)
 {
   if (c->dtmf_to_pbx == DTMF_RFC4733)
-    return c->bridge ? media_bridge_send_dtmf(c->bridge, true, digit, duration) : -ENOTCONN;
+    return c->media ? media_call_send_dtmf(call_media_call(c->media), true, digit, duration) : -ENOTCONN;
   g_autofree char *body = dtmf_relay_body(digit, duration);
   return pbx_dialog_send_request(c->pd, "INFO", "application/dtmf-relay", body, NULL);
 }
@@ -164,7 +164,7 @@ static int dtmf_to_browser(call *c, char digit, unsigned duration)
   uint32_t cseq;
 
   if (c->dtmf_to_browser == DTMF_RFC4733)
-    return c->bridge ? media_bridge_send_dtmf(c->bridge, false, digit, duration) : -ENOTCONN;
+    return c->media ? media_call_send_dtmf(call_media_call(c->media), false, digit, duration) : -ENOTCONN;
   g_autofree char *body = dtmf_relay_body(digit, duration);
   return browser_dialog_send_request(c->bd, "INFO", "application/dtmf-relay", body, NULL, &cseq);
 }
@@ -470,6 +470,8 @@ static void act_update_media(call *c)
     /* new credentials both ways; DTLS and SRTP go on over the new pair */
     c->ice_restart = false;
     c->remote_ice_set = false;
+    if (c->media)
+      call_media_ice_restart(c->media); /* libnice carries the pair until it is connected again */
     if (ice_agent_restart(browser_leg_ice(c->leg)) < 0 || call_set_remote_ice(c) < 0)
       log_id(c->name, LOG_WARNING, "ICE restart failed");
     else

@@ -25,6 +25,7 @@ static call *call_alloc(const call_env *env, const call_callbacks *cb, void *use
   c->edge = env->edge;
   c->pbx = env->pbx;
   c->id = env->id;
+  c->engine = env->engine;
   if (cb)
     c->cb = *cb;
   c->user = user;

@@ -19,23 +19,26 @@
 #include "gateway/browser_dialog.h"
 #include "gateway/call_fsm.h"
 #include "gateway/ice_config.h"
+#include "gateway/call_media.h"
 #include "gateway/media_bridge.h"
 #include "sip/sdp_translate.h"
 #include "webrtc/browser_leg.h"
 
 struct echo_call {
   const dtls_identity *id;
+  media_engine *engine;
   char name[32];
   browser_dialog *dialog;
   sdp_webrtc *offer;
   sdp_codec codec;          /* the one chosen */
   browser_leg *leg;
-  media_bridge *bridge;
+  call_media *media;
   call_state state;
   unsigned media_timeout_ms; /* [media] media_timeout */
   gint64 started_at, answered_at, ended_at; /* monotonic, us */
   const char *end_cause;
   guint release_idle;
+  guint close_grace;        /* the browser closed DTLS: its BYE is awaited */
   echo_callbacks cb;
   void *user;
 };
@@ -67,10 +70,15 @@ static gboolean on_release(gpointer user)
 {
   echo_call *c = user;
   gint64 from = c->answered_at ? c->answered_at : c->started_at;
-  g_autofree char *media = media_bridge_summary(c->leg, NULL, c->bridge);
+  g_autofree char *media = NULL;
 
   c->release_idle = 0;
-  g_clear_pointer(&c->bridge, media_bridge_free);
+  if (c->media) {
+    call_media_free(c->media, &media);
+    c->media = NULL;
+  } else {
+    media = call_media_summary_unstarted(c->leg, NULL);
+  }
   g_clear_pointer(&c->leg, browser_leg_free);
   log_id(c->name, LOG_NOTICE, "call ended: cause %s, %.1f s%s, %s", c->end_cause,
          (double)(c->ended_at - from) / G_USEC_PER_SEC, c->answered_at ? "" : " (not answered)",
@@ -92,6 +100,10 @@ static void end_call(echo_call *c, const char *cause, int status, const char *ph
   else if (send_bye && browser_dialog_confirmed(c->dialog) &&
            browser_dialog_send_bye(c->dialog) == 0)
     log_id(c->name, LOG_DEBUG, "BYE sent to the browser");
+  if (c->close_grace) {
+    g_source_remove(c->close_grace);
+    c->close_grace = 0;
+  }
   c->end_cause = cause;
   c->ended_at = g_get_monotonic_time();
   set_state(c, CALL_ENDED, cause);
@@ -100,10 +112,25 @@ static void end_call(echo_call *c, const char *cause, int status, const char *ph
 
 /* ---- media ---- */
 
+static gboolean on_close_grace(gpointer user)
+{
+  echo_call *c = user;
+
+  c->close_grace = 0;
+  end_call(c, "browser closed its media (DTLS close_notify) without a BYE", 0, NULL, true);
+  return G_SOURCE_REMOVE;
+}
+
 static void on_leg_failed(void *user, const char *why)
 {
   echo_call *c = user;
 
+  if (strcmp(why, DTLS_CLOSED_BY_PEER) == 0) {
+    /* a hang-up: the BYE is on its way (2 s, as gateway/call.c) */
+    if (!c->close_grace)
+      c->close_grace = g_timeout_add(2000, on_close_grace, c);
+    return;
+  }
   log_id(c->name, LOG_NOTICE, "media failed: %s", why);
   end_call(c, "media failed", 500, "Internal Server Error", true);
 }
@@ -121,6 +148,11 @@ static void on_media_timeout(void *user)
 
   log_id(c->name, LOG_NOTICE, "no media for %u ms", c->media_timeout_ms);
   end_call(c, "media timeout", 408, "Request Timeout", true);
+}
+
+static void on_browser_silent(void *user)
+{
+  end_call(user, "browser's media gone (ICE consent lost)", 500, "Internal Server Error", true);
 }
 
 /* The answer: the chosen codec and the offer's telephone-event at its rate,
@@ -176,7 +208,8 @@ static void on_leg_gathered(void *user)
 {
   echo_call *c = user;
   media_bridge_settings bs = { .timeout_ms = c->media_timeout_ms, .log_id = c->name };
-  static const media_bridge_callbacks bcb = { .on_timeout = on_media_timeout };
+  static const media_call_callbacks mcb = { .on_timeout = on_media_timeout,
+                                            .on_browser_silent = on_browser_silent };
   const char *cands[SDP_MAX_CANDIDATES + 1] = { 0 };
   g_autofree char *answer = NULL;
   const char *why = "?";
@@ -199,7 +232,7 @@ static void on_leg_gathered(void *user)
              r == -ENOTSUP ? "Not Acceptable Here" : "Internal Server Error", false);
     return;
   }
-  r = media_bridge_new(c->leg, NULL, &bs, &bcb, c, &c->bridge);
+  r = call_media_new(c->engine, c->leg, NULL, &bs, &mcb, c, &c->media);
   if (r < 0) {
     log_id(c->name, LOG_WARNING, "cannot make the echo bridge: %s", g_strerror(-r));
     end_call(c, "bridge failed", 500, "Internal Server Error", false);
@@ -236,8 +269,8 @@ static int reject(browser_dialog *d, const char *name, int status, const char *p
   return err;
 }
 
-int echo_call_new(const config *cfg, const dtls_identity *id, ws_edge *edge, ws_conn *conn,
-                  msg_t *invite, const echo_callbacks *cb, void *user, echo_call **ret)
+int echo_call_new(const config *cfg, const dtls_identity *id, media_engine *engine, ws_edge *edge,
+                  ws_conn *conn, msg_t *invite, const echo_callbacks *cb, void *user, echo_call **ret)
 {
   char name[32];
   browser_dialog *d;
@@ -285,6 +318,7 @@ int echo_call_new(const config *cfg, const dtls_identity *id, ws_edge *edge, ws_
 
   c = g_new0(echo_call, 1);
   c->id = id;
+  c->engine = engine;
   memcpy(c->name, name, sizeof name);
   c->dialog = d;
   c->offer = offer;
@@ -337,7 +371,9 @@ void echo_call_free(echo_call *c)
     return;
   if (c->release_idle)
     g_source_remove(c->release_idle);
-  media_bridge_free(c->bridge);
+  if (c->close_grace)
+    g_source_remove(c->close_grace);
+  call_media_free(c->media, NULL);
   browser_leg_free(c->leg);
   sdp_webrtc_free(c->offer);
   browser_dialog_free(c->dialog);

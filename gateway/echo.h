@@ -41,7 +41,9 @@ bool echo_is_target(const config *cfg, msg_t *request);
  * here only (a reload may free it later); ID must outlive the call.  Always answers the INVITE one way or another;
  * returns 0 and *ret, or a negative errno when the INVITE was rejected
  * (nothing to free then). */
-int echo_call_new(const config *cfg, const dtls_identity *id, ws_edge *edge, ws_conn *conn,
+struct media_engine;
+int echo_call_new(const config *cfg, const dtls_identity *id, struct media_engine *engine,
+                  ws_edge *edge, ws_conn *conn,
                   msg_t *invite, const echo_callbacks *cb, void *user, echo_call **ret);
 void echo_call_free(echo_call *call);
 

@@ -21,6 +21,7 @@
 #include "config/config.h"
 #include "config/log.h"
 #include "gateway/lifecycle.h"
+#include "gateway/media_engine.h"
 #include "gateway/router.h"
 #include "gateway/selfsigned.h"
 #include "sip/pbx.h"
@@ -36,6 +37,7 @@ typedef struct {
   su_root_t *root;
   router *router;
   dtls_identity *dtls_id; /* one per process: its fingerprint goes in every SDP */
+  media_engine *engine;   /* the media workers */
   ws_edge *edge;
   pbx_link *pbx;
   char *cert_pem; /* self-signed development certificate, when made */
@@ -199,7 +201,13 @@ static int start(daemon_state *d)
     log_msg(LOG_ERR, "cannot make the DTLS certificate: %s", g_strerror(-r));
     return r;
   }
-  d->router = router_new(c, d->dtls_id);
+  r = media_engine_new(c->media_workers, &d->engine);
+  if (r < 0) {
+    log_msg(LOG_ERR, "cannot start the media workers: %s", g_strerror(-r));
+    return r;
+  }
+  log_msg(LOG_INFO, "media: %u worker threads", media_engine_workers(d->engine));
+  d->router = router_new(c, d->dtls_id, d->engine);
 
   ws_edge_settings ws = {
     .ws_host = c->ws.host, .ws_port = c->ws.port,
@@ -238,6 +246,7 @@ static void stop(daemon_state *d)
   router_free(d->router);   /* answers what is pending */
   pbx_link_free(d->pbx);
   ws_edge_free(d->edge);
+  media_engine_free(d->engine); /* after the calls */
   dtls_identity_free(d->dtls_id);
   g_free(d->cert_pem);
   if (d->key_pem) {

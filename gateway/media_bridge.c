@@ -41,7 +41,8 @@ typedef struct {
   uint32_t last_ts, ssrc;         /* of the last packet forwarded */
   gint64 last_at;                 /* its arrival, monotonic µs */
   /* generated events toward this side */
-  guint timer;
+  guint timer;                    /* GLib mode */
+  gint64 next_tick;               /* external clock: when the next packet is due, 0: none */
   queued_digit queue[MEDIA_BRIDGE_DTMF_QUEUE];
   unsigned q_head, q_len;
   bool active;                    /* an event is being sent */
@@ -52,11 +53,13 @@ typedef struct {
 } side;
 
 struct media_bridge {
-  browser_leg *browser;
+  browser_media *browser;
   rtp_socket *pbx;                /* NULL: echo */
   side side[2];
   gint64 last_packet;             /* monotonic µs; a plain store per packet */
   unsigned timeout_ms;
+  bool external_clock;            /* media_bridge_tick, no GLib timers */
+  bool timed_out;
   guint timer;
   media_bridge_callbacks cb;
   void *user;
@@ -99,6 +102,7 @@ static inline bool rtp_toward(media_bridge *b, side *from, side *to, bool map, u
 {
   if (G_UNLIKELY((buf[1] & 0x7f) == from->dtmf_pt)) {
     if (!dtmf_in(b, from, buf, len)) {
+      b->stats.dtmf_dropped++;
       to->seq_offset--; /* the receiver sees no gap */
       return false;
     }
@@ -132,13 +136,13 @@ static void from_browser_rtp(void *user, uint8_t *buf, size_t len, size_t cap)
 
   b->last_packet = now;
   if (G_UNLIKELY(len < 12)) {
-    b->stats.drops++;
+    b->stats.runts++;
     return;
   }
   if (!b->pbx) {
     if (!rtp_toward(b, &b->side[BROWSER], &b->side[BROWSER], false, buf, len, now))
       return;
-    r = browser_leg_send_rtp(b->browser, buf, len, cap); /* echo */
+    r = browser_media_send_rtp(b->browser, buf, len, cap); /* echo */
     if (G_LIKELY(r == 0))
       b->stats.rtp_to_browser++;
   } else {
@@ -148,8 +152,7 @@ static void from_browser_rtp(void *user, uint8_t *buf, size_t len, size_t cap)
     if (G_LIKELY(r == 0))
       b->stats.rtp_to_pbx++;
   }
-  if (G_UNLIKELY(r < 0))
-    b->stats.drops++;
+  (void)r; /* a failed send is counted by the leg or socket, with its reason */
 }
 
 static void from_browser_rtcp(void *user, uint8_t *buf, size_t len, size_t cap)
@@ -159,7 +162,7 @@ static void from_browser_rtcp(void *user, uint8_t *buf, size_t len, size_t cap)
 
   b->last_packet = g_get_monotonic_time();
   if (!b->pbx) {
-    r = browser_leg_send_rtcp(b->browser, buf, len, cap);
+    r = browser_media_send_rtcp(b->browser, buf, len, cap);
     if (G_LIKELY(r == 0))
       b->stats.rtcp_to_browser++;
   } else {
@@ -167,8 +170,7 @@ static void from_browser_rtcp(void *user, uint8_t *buf, size_t len, size_t cap)
     if (G_LIKELY(r == 0))
       b->stats.rtcp_to_pbx++;
   }
-  if (G_UNLIKELY(r < 0))
-    b->stats.drops++;
+  (void)r; /* a failed send is counted by the leg or socket, with its reason */
 }
 
 static void from_pbx_rtp(void *user, uint8_t *buf, size_t len, size_t cap)
@@ -178,15 +180,13 @@ static void from_pbx_rtp(void *user, uint8_t *buf, size_t len, size_t cap)
 
   b->last_packet = now;
   if (G_UNLIKELY(len < 12)) {
-    b->stats.drops++;
+    b->stats.runts++;
     return;
   }
   if (!rtp_toward(b, &b->side[PBX], &b->side[BROWSER], true, buf, len, now))
     return;
-  if (G_LIKELY(browser_leg_send_rtp(b->browser, buf, len, cap) == 0))
+  if (G_LIKELY(browser_media_send_rtp(b->browser, buf, len, cap) == 0))
     b->stats.rtp_to_browser++;
-  else
-    b->stats.drops++;
 }
 
 static void from_pbx_rtcp(void *user, uint8_t *buf, size_t len, size_t cap)
@@ -194,10 +194,8 @@ static void from_pbx_rtcp(void *user, uint8_t *buf, size_t len, size_t cap)
   media_bridge *b = user;
 
   b->last_packet = g_get_monotonic_time();
-  if (G_LIKELY(browser_leg_send_rtcp(b->browser, buf, len, cap) == 0))
+  if (G_LIKELY(browser_media_send_rtcp(b->browser, buf, len, cap) == 0))
     b->stats.rtcp_to_browser++;
-  else
-    b->stats.drops++;
 }
 
 void media_bridge_receive(media_bridge *b, bool from_browser, bool rtcp, uint8_t *buf, size_t len,
@@ -234,9 +232,8 @@ static void dtmf_emit(media_bridge *b, side *to, bool end, uint32_t units)
   if (to->is_pbx)
     r = rtp_socket_send_rtp(b->pbx, pkt, len);
   else
-    r = browser_leg_send_rtp(b->browser, pkt, len, sizeof pkt);
-  if (r < 0)
-    b->stats.drops++;
+    r = browser_media_send_rtp(b->browser, pkt, len, sizeof pkt);
+  (void)r; /* a failed send is counted by the leg or socket */
 }
 
 /* Takes the next digit from TO's queue: the event starts at the stream's
@@ -309,18 +306,30 @@ int media_bridge_send_dtmf(media_bridge *b, bool to_pbx, char digit, unsigned du
   duration_ms = CLAMP(duration_ms, 40u, 2000u);
   to->queue[(to->q_head + to->q_len) % MEDIA_BRIDGE_DTMF_QUEUE] = (queued_digit){digit, duration_ms};
   to->q_len++;
-  if (!to->timer) {
+  if (b->external_clock) {
+    if (!to->next_tick) {
+      dtmf_tick(b, to); /* the first packet now */
+      to->next_tick = g_get_monotonic_time() + DTMF_TICK_MS * 1000;
+    }
+  } else if (!to->timer) {
     dtmf_tick(b, to); /* the first packet now */
     to->timer = g_timeout_add(DTMF_TICK_MS, on_dtmf_timer, to);
   }
   return 0;
 }
 
+int media_bridge_dtmf_check(const media_bridge_dtmf_settings *s)
+{
+  if (!s || s->browser_pt < -1 || s->browser_pt > 127 || s->pbx_pt < -1 || s->pbx_pt > 127 ||
+      (s->browser_pt >= 0 && s->browser_rate == 0) || (s->pbx_pt >= 0 && s->pbx_rate == 0))
+    return -EINVAL;
+  return 0;
+}
+
 int media_bridge_set_dtmf(media_bridge *b, const media_bridge_dtmf_settings *s)
 {
-  g_return_val_if_fail(b && s, -EINVAL);
-  if (s->browser_pt < -1 || s->browser_pt > 127 || s->pbx_pt < -1 || s->pbx_pt > 127 ||
-      (s->browser_pt >= 0 && s->browser_rate == 0) || (s->pbx_pt >= 0 && s->pbx_rate == 0))
+  g_return_val_if_fail(b, -EINVAL);
+  if (media_bridge_dtmf_check(s) < 0)
     return -EINVAL;
   b->side[BROWSER].dtmf_pt = s->browser_pt;
   b->side[BROWSER].rate = s->browser_pt >= 0 ? s->browser_rate : 8000;
@@ -354,6 +363,32 @@ static gboolean on_timer(gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+void media_bridge_tick(media_bridge *b, gint64 now)
+{
+  for (int i = BROWSER; i <= PBX; i++) {
+    side *to = &b->side[i];
+    /* the packets that are due (a late tick sends them one after the other) */
+    while (to->next_tick && now >= to->next_tick) {
+      if (!to->active && to->q_len == 0) {
+        to->next_tick = 0;
+        break;
+      }
+      dtmf_tick(b, to);
+      to->next_tick += DTMF_TICK_MS * 1000;
+    }
+  }
+  if (b->timeout_ms && !b->timed_out && now - b->last_packet >= (gint64)b->timeout_ms * 1000) {
+    b->timed_out = true;
+    if (b->cb.on_timeout)
+      b->cb.on_timeout(b->user); /* may free B: last */
+  }
+}
+
+bool media_bridge_dtmf_busy(const media_bridge *b)
+{
+  return b->side[BROWSER].next_tick || b->side[PBX].next_tick;
+}
+
 /* ---- life cycle ---- */
 
 static void identity_maps(media_bridge *b)
@@ -362,7 +397,7 @@ static void identity_maps(media_bridge *b)
     b->side[PBX].map[pt] = b->side[BROWSER].map[pt] = (uint8_t)pt;
 }
 
-int media_bridge_new(browser_leg *browser, rtp_socket *pbx, const media_bridge_settings *settings,
+int media_bridge_new(browser_media *browser, rtp_socket *pbx, const media_bridge_settings *settings,
                      const media_bridge_callbacks *cb, void *user, media_bridge **ret)
 {
   g_return_val_if_fail(browser && settings && ret, -EINVAL);
@@ -384,11 +419,14 @@ int media_bridge_new(browser_leg *browser, rtp_socket *pbx, const media_bridge_s
   b->user = user;
   b->log_id = g_strdup(settings->log_id);
   b->timeout_ms = settings->timeout_ms;
+  b->external_clock = settings->external_clock;
   b->last_packet = g_get_monotonic_time();
-  if (b->timeout_ms)
+  if (b->timeout_ms && !b->external_clock)
     /* checks 4 times per period: fires between 1 and 1.25 periods of silence */
     b->timer = g_timeout_add(MAX(b->timeout_ms / 4, 1u), on_timer, b);
-  browser_leg_set_sink(browser, from_browser_rtp, from_browser_rtcp, b);
+  browser_media_set_sink(browser, from_browser_rtp, from_browser_rtcp, b);
+  if (settings->on_dtls)
+    browser_media_set_dtls_sink(browser, settings->on_dtls, settings->dtls_user);
   if (pbx)
     rtp_socket_set_sink(pbx, from_pbx_rtp, from_pbx_rtcp, b);
   *ret = b;
@@ -404,20 +442,28 @@ void media_bridge_free(media_bridge *b)
   for (int i = BROWSER; i <= PBX; i++)
     if (b->side[i].timer)
       g_source_remove(b->side[i].timer);
-  browser_leg_set_sink(b->browser, NULL, NULL, NULL);
+  browser_media_set_sink(b->browser, NULL, NULL, NULL);
+  browser_media_set_dtls_sink(b->browser, NULL, NULL);
   if (b->pbx)
     rtp_socket_set_sink(b->pbx, NULL, NULL, NULL);
   g_free(b->log_id);
   g_free(b);
 }
 
-int media_bridge_set_pt_map(media_bridge *b, const media_bridge_pt_pair *pairs, size_t n)
+int media_bridge_pt_map_check(const media_bridge_pt_pair *pairs, size_t n)
 {
   if (n > MEDIA_BRIDGE_MAX_PT_PAIRS || (n && !pairs))
     return -EINVAL;
   for (size_t i = 0; i < n; i++)
     if (pairs[i].browser_pt > 127 || pairs[i].pbx_pt > 127)
       return -EINVAL;
+  return 0;
+}
+
+int media_bridge_set_pt_map(media_bridge *b, const media_bridge_pt_pair *pairs, size_t n)
+{
+  if (media_bridge_pt_map_check(pairs, n) < 0)
+    return -EINVAL;
   identity_maps(b);
   for (size_t i = 0; i < n; i++) {
     b->side[PBX].map[pairs[i].browser_pt] = pairs[i].pbx_pt;
@@ -448,36 +494,54 @@ static void append_last_rejected(GString *out, const struct sockaddr_storage *ss
   }
 }
 
-char *media_bridge_summary(const browser_leg *leg, const rtp_socket *rtp, const media_bridge *b)
+char *media_bridge_summary(const browser_media_stats *ls, const rtp_socket_stats *rs,
+                           const media_bridge_stats *bs)
 {
-  browser_leg_stats ls = { 0 };
-  rtp_socket_stats rs = { 0 };
-  media_bridge_stats bs = { 0 };
   GString *out = g_string_new(NULL);
 
-  if (leg)
-    browser_leg_get_stats(leg, &ls);
-  if (rtp)
-    rtp_socket_get_stats(rtp, &rs);
-  if (b)
-    media_bridge_get_stats(b, &bs);
   g_string_append_printf(out, "browser->rtcsipd %" G_GUINT64_FORMAT " rtp/%" G_GUINT64_FORMAT
                          " bytes %" G_GUINT64_FORMAT " rtcp, rtcsipd->browser %" G_GUINT64_FORMAT
                          " rtp/%" G_GUINT64_FORMAT " bytes %" G_GUINT64_FORMAT " rtcp, ",
-                         ls.rtp_in, ls.rtp_in_bytes, ls.rtcp_in, ls.rtp_out, ls.rtp_out_bytes,
-                         ls.rtcp_out);
-  if (rtp)
+                         ls->rtp_in, ls->rtp_in_bytes, ls->rtcp_in, ls->rtp_out, ls->rtp_out_bytes,
+                         ls->rtcp_out);
+  if (rs)
     g_string_append_printf(out, "pbx->rtcsipd %" G_GUINT64_FORMAT " rtp/%" G_GUINT64_FORMAT
                            " bytes %" G_GUINT64_FORMAT " rtcp, rtcsipd->pbx %" G_GUINT64_FORMAT
                            " rtp/%" G_GUINT64_FORMAT " bytes %" G_GUINT64_FORMAT " rtcp, ",
-                           rs.rtp_in, rs.rtp_in_bytes, rs.rtcp_in, rs.rtp_out, rs.rtp_out_bytes,
-                           rs.rtcp_out);
-  g_string_append_printf(out, "srtp auth failures %" G_GUINT64_FORMAT ", drops %" G_GUINT64_FORMAT,
-                         ls.auth_failures,
-                         ls.drops_in + ls.drops_out + rs.drops_in + rs.drops_out + bs.drops);
-  if (rtp) {
-    g_string_append_printf(out, ", rejected source %" G_GUINT64_FORMAT, rs.rejected_source);
-    append_last_rejected(out, &rs.last_rejected);
+                           rs->rtp_in, rs->rtp_in_bytes, rs->rtcp_in, rs->rtp_out, rs->rtp_out_bytes,
+                           rs->rtcp_out);
+  g_string_append_printf(out, "srtp auth failures %" G_GUINT64_FORMAT, ls->auth_failures);
+  /* every packet not forwarded, by reason; only the reasons that happened */
+  struct { const char *what; uint64_t n; } drops[] = {
+    {"replayed", ls->replays},
+    {"browser before keys", ls->not_keyed_in},
+    {"to browser before keys", ls->not_keyed_out},
+    {"malformed from browser", ls->malformed_in},
+    {"send to browser failed", ls->send_failed},
+    {"browser port unreachable", ls->peer_unreachable},
+    {"malformed from pbx", rs ? rs->drops_in : 0},
+    {"to pbx before its address", rs ? rs->no_remote : 0},
+    {"send to pbx failed", rs ? rs->send_failed : 0},
+    {"runts", bs->runts},
+    {"held", bs->held},
+    {"dtmf not forwarded", bs->dtmf_dropped},
+  };
+  uint64_t total = 0;
+  for (size_t i = 0; i < G_N_ELEMENTS(drops); i++)
+    total += drops[i].n;
+  g_string_append_printf(out, ", not forwarded %" G_GUINT64_FORMAT, total);
+  bool first = true;
+  for (size_t i = 0; i < G_N_ELEMENTS(drops); i++) {
+    if (!drops[i].n)
+      continue;
+    g_string_append_printf(out, "%s%s %" G_GUINT64_FORMAT, first ? " (" : ", ", drops[i].what, drops[i].n);
+    first = false;
+  }
+  if (!first)
+    g_string_append_c(out, ')');
+  if (rs) {
+    g_string_append_printf(out, ", rejected source %" G_GUINT64_FORMAT, rs->rejected_source);
+    append_last_rejected(out, &rs->last_rejected);
   }
   return g_string_free(out, FALSE);
 }

@@ -45,6 +45,7 @@ typedef struct {
 struct router {
   const config *cfg;
   const dtls_identity *dtls_id;
+  struct media_engine *engine;
   GPtrArray *calls;       /* echo_call: calls rtcsipd answers itself */
   GPtrArray *pbx_calls;   /* call: calls through the PBX */
   ws_edge *edge;
@@ -427,7 +428,7 @@ static void start_echo_call(router *r, ws_conn *conn, msg_t *msg)
   static const echo_callbacks cb = { .on_ended = on_echo_ended };
   echo_call *ec = NULL;
 
-  if (echo_call_new(r->cfg, r->dtls_id, r->edge, conn, msg, &cb, r, &ec) == 0)
+  if (echo_call_new(r->cfg, r->dtls_id, r->engine, r->edge, conn, msg, &cb, r, &ec) == 0)
     g_ptr_array_add(r->calls, ec);
 }
 
@@ -465,7 +466,7 @@ static call *find_by_browser_dialog(void *user, const char *call_id, const char 
 
 static call_env make_call_env(router *r)
 {
-  return (call_env){ .cfg = r->cfg, .id = r->dtls_id, .edge = r->edge, .pbx = r->pbx,
+  return (call_env){ .cfg = r->cfg, .id = r->dtls_id, .engine = r->engine, .edge = r->edge, .pbx = r->pbx,
                      .find_by_pbx_dialog = find_by_pbx_dialog,
                      .find_by_browser_dialog = find_by_browser_dialog, .find_user = r };
 }
@@ -788,12 +789,13 @@ static gboolean on_expire_tick(gpointer user)
   return G_SOURCE_CONTINUE;
 }
 
-router *router_new(const config *cfg, const dtls_identity *dtls_id)
+router *router_new(const config *cfg, const dtls_identity *dtls_id, struct media_engine *engine)
 {
   router *r = g_new0(router, 1);
 
   r->cfg = cfg;
   r->dtls_id = dtls_id;
+  r->engine = engine;
   r->calls = g_ptr_array_new();
   r->pbx_calls = g_ptr_array_new();
   r->bindings = bindings_new();

@@ -24,8 +24,10 @@
 
 typedef struct router router;
 
-/* DTLS_ID: the process's DTLS identity (outlives the router). */
-router *router_new(const config *cfg, const dtls_identity *dtls_id);
+struct media_engine;
+/* DTLS_ID: the process's DTLS identity; ENGINE: the media workers (both
+ * outlive the router). */
+router *router_new(const config *cfg, const dtls_identity *dtls_id, struct media_engine *engine);
 void router_free(router *r);
 /* The two sides, once created (they take the router's callbacks). */
 void router_attach(router *r, ws_edge *edge, pbx_link *pbx);

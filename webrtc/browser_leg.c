@@ -7,20 +7,24 @@
 
 #include "config/log.h"
 #include "webrtc/demux.h"
-#include "webrtc/srtp.h"
 
 struct browser_leg {
   ice_agent *ice;
   dtls_session *dtls;
-  srtp_leg *srtp;          /* NULL until DTLS is connected */
   dtls_role role;
   bool failed;
+  bool keyed;
   browser_leg_callbacks cb;
   void *user;
+  /* the per-packet half while the leg owns it; NULL once detached */
+  browser_media *media;
   browser_leg_media_fn on_rtp, on_rtcp;
   void *sink_user;
+  /* after the detach */
+  bool detached;
+  browser_leg_handoff handoff;
+  void *handoff_user;
   char *log_id;
-  browser_leg_stats stats;
 };
 
 static void leg_fail(browser_leg *leg, const char *why)
@@ -28,8 +32,12 @@ static void leg_fail(browser_leg *leg, const char *why)
   if (leg->failed)
     return;
   leg->failed = true;
-  g_clear_pointer(&leg->srtp, srtp_leg_free); /* no media after a failure */
-  log_id(leg->log_id, LOG_NOTICE, "browser media failed: %s", why);
+  if (leg->media)
+    browser_media_set_srtp(leg->media, NULL); /* no media after a failure */
+  if (strcmp(why, DTLS_CLOSED_BY_PEER) == 0)
+    log_id(leg->log_id, LOG_INFO, "the browser closed DTLS (close_notify)");
+  else
+    log_id(leg->log_id, LOG_NOTICE, "browser media failed: %s", why);
   if (leg->cb.on_failed)
     leg->cb.on_failed(leg->user, why); /* may free LEG: last */
 }
@@ -48,61 +56,51 @@ static void on_ice_state(void *user, ice_state state)
 {
   browser_leg *leg = user;
 
-  if (state == ICE_CONNECTED && leg->role == DTLS_ROLE_CLIENT)
-    dtls_session_start(leg->dtls); /* no-op after the first time */
-  else if (state == ICE_FAILED)
+  if (state == ICE_CONNECTED) {
+    if (leg->role == DTLS_ROLE_CLIENT)
+      dtls_session_start(leg->dtls); /* no-op after the first time */
+  } else if (state == ICE_FAILED) {
     leg_fail(leg, "ice failed");
+  }
+}
+
+static void on_ice_selected(void *user)
+{
+  browser_leg *leg = user;
+
+  if (leg->detached && leg->handoff.on_connected)
+    leg->handoff.on_connected(leg->handoff_user);
 }
 
 /* Media hot path: no allocation, no logging. */
 static void on_ice_receive(void *user, uint8_t *data, size_t len)
 {
   browser_leg *leg = user;
-  size_t cap = len;
-  int r;
 
-  switch (demux_classify(data, len)) {
-  case DEMUX_DTLS:
+  if (demux_classify(data, len) == DEMUX_DTLS) {
     dtls_session_feed(leg->dtls, data, len); /* may free LEG */
     return;
-  case DEMUX_RTP:
-    break;
-  default: /* STUN never reaches us; anything else is dropped */
-    leg->stats.drops_in++;
-    return;
   }
-  if (G_UNLIKELY(!leg->srtp)) {
-    leg->stats.drops_in++;
-    return;
-  }
-  if (demux_is_rtcp(data, len)) {
-    r = srtp_leg_unprotect_rtcp(leg->srtp, data, &len);
-    if (G_LIKELY(r == 0 && leg->on_rtcp)) {
-      leg->stats.rtcp_in++;
-      leg->stats.rtcp_in_bytes += len;
-      leg->on_rtcp(leg->sink_user, data, len, cap);
-      return;
-    }
-  } else {
-    r = srtp_leg_unprotect(leg->srtp, data, &len);
-    if (G_LIKELY(r == 0 && leg->on_rtp)) {
-      leg->stats.rtp_in++;
-      leg->stats.rtp_in_bytes += len;
-      leg->on_rtp(leg->sink_user, data, len, cap);
-      return;
-    }
-  }
-  if (r == -EBADMSG)
-    leg->stats.auth_failures++;
-  else if (r == -EALREADY)
-    leg->stats.replays++;
-  else
-    leg->stats.drops_in++;
+  if (leg->media)
+    browser_media_receive(leg->media, data, len, len); /* libnice's buffer: no room to grow */
+  else if (leg->detached && leg->handoff.on_datagram)
+    leg->handoff.on_datagram(leg->handoff_user, data, len);
 }
 
 void browser_leg_inject(browser_leg *leg, uint8_t *data, size_t len)
 {
   on_ice_receive(leg, data, len);
+}
+
+void browser_leg_end_handoff(browser_leg *leg)
+{
+  memset(&leg->handoff, 0, sizeof leg->handoff);
+  leg->handoff_user = NULL;
+}
+
+void browser_leg_feed_dtls(browser_leg *leg, const uint8_t *data, size_t len)
+{
+  dtls_session_feed(leg->dtls, data, len); /* may free LEG */
 }
 
 /* ---- DTLS ---- */
@@ -117,16 +115,25 @@ static void on_dtls_send(void *user, const uint8_t *data, size_t len)
 static void on_dtls_connected(void *user, const dtls_srtp_keys *keys)
 {
   browser_leg *leg = user;
+  srtp_leg *srtp;
   int r;
 
   if (leg->failed)
     return;
-  r = srtp_leg_new(keys, &leg->srtp);
+  r = srtp_leg_new(keys, &srtp);
   if (r < 0) {
     leg_fail(leg, "SRTP keys refused");
     return;
   }
-  log_id(leg->log_id, LOG_INFO, "browser media ready (SRTP profile 0x%04x)", keys->profile);
+  leg->keyed = true;
+  if (leg->media)
+    browser_media_set_srtp(leg->media, srtp);
+  else if (leg->handoff.on_keys)
+    leg->handoff.on_keys(leg->handoff_user, srtp);
+  else
+    srtp_leg_free(srtp);
+  log_id(leg->log_id, LOG_INFO, "browser media ready (SRTP profile %s)",
+         keys->profile == DTLS_SRTP_AEAD_AES_128_GCM ? "AEAD_AES_128_GCM" : "AES_CM_128_HMAC_SHA1_80");
   if (leg->cb.on_ready)
     leg->cb.on_ready(leg->user); /* may free LEG: last */
 }
@@ -136,7 +143,22 @@ static void on_dtls_failed(void *user, const char *why)
   leg_fail(user, why);
 }
 
-static const ice_callbacks ice_cb = {on_ice_gathered, on_ice_state, on_ice_receive};
+/* the media half's own sink while the leg owns it: the leg's */
+static void media_rtp(void *user, uint8_t *buf, size_t len, size_t cap)
+{
+  browser_leg *leg = user;
+  if (leg->on_rtp)
+    leg->on_rtp(leg->sink_user, buf, len, cap);
+}
+
+static void media_rtcp(void *user, uint8_t *buf, size_t len, size_t cap)
+{
+  browser_leg *leg = user;
+  if (leg->on_rtcp)
+    leg->on_rtcp(leg->sink_user, buf, len, cap);
+}
+
+static const ice_callbacks ice_cb = {on_ice_gathered, on_ice_state, on_ice_receive, on_ice_selected};
 static const dtls_callbacks dtls_cb = {on_dtls_send, on_dtls_connected, on_dtls_failed};
 
 /* ---- life cycle ---- */
@@ -158,10 +180,13 @@ int browser_leg_new(const dtls_identity *id, const browser_leg_settings *setting
     r = dtls_session_set_srtp_profiles(leg->dtls, settings->srtp_profiles);
   if (r == 0)
     r = ice_agent_new(&settings->ice, &ice_cb, leg, &leg->ice);
+  if (r == 0)
+    r = browser_media_new(leg->ice, &leg->media);
   if (r < 0) {
     browser_leg_free(leg);
     return r;
   }
+  browser_media_set_sink(leg->media, media_rtp, media_rtcp, leg);
   if (leg->role == DTLS_ROLE_SERVER)
     dtls_session_start(leg->dtls); /* arms it: waits for the ClientHello */
   *ret = leg;
@@ -174,10 +199,29 @@ void browser_leg_free(browser_leg *leg)
     return;
   /* both are safe from inside their own callbacks */
   g_clear_pointer(&leg->dtls, dtls_session_free);
+  g_clear_pointer(&leg->media, browser_media_free); /* before the agent it borrows */
   g_clear_pointer(&leg->ice, ice_agent_free);
-  g_clear_pointer(&leg->srtp, srtp_leg_free);
   g_free(leg->log_id);
   g_free(leg);
+}
+
+browser_media *browser_leg_detach_media(browser_leg *leg, const browser_leg_handoff *h, void *user)
+{
+  browser_media *m = leg->media;
+
+  if (!m)
+    return NULL;
+  leg->media = NULL;
+  leg->detached = true;
+  leg->handoff = *h;
+  leg->handoff_user = user;
+  browser_media_set_sink(m, NULL, NULL, NULL);
+  return m;
+}
+
+browser_media *browser_leg_media(browser_leg *leg)
+{
+  return leg->media;
 }
 
 void browser_leg_set_sink(browser_leg *leg, browser_leg_media_fn on_rtp,
@@ -200,47 +244,31 @@ int browser_leg_set_peer_fingerprint(browser_leg *leg, const char *fingerprint)
 
 bool browser_leg_ready(const browser_leg *leg)
 {
-  return leg->srtp != NULL;
+  return leg->keyed && !leg->failed;
 }
 
 /* ---- media out: hot path ---- */
 
-static int send_protected(browser_leg *leg, uint8_t *buf, size_t len, size_t cap, bool rtcp)
-{
-  int r;
-
-  if (G_UNLIKELY(!leg->srtp)) {
-    leg->stats.drops_out++;
-    return -ENOTCONN;
-  }
-  r = rtcp ? srtp_leg_protect_rtcp(leg->srtp, buf, &len, cap) : srtp_leg_protect(leg->srtp, buf, &len, cap);
-  if (G_LIKELY(r == 0))
-    r = ice_agent_send(leg->ice, buf, len);
-  if (G_UNLIKELY(r < 0)) {
-    leg->stats.drops_out++;
-    return r;
-  }
-  if (rtcp) {
-    leg->stats.rtcp_out++;
-    leg->stats.rtcp_out_bytes += len;
-  } else {
-    leg->stats.rtp_out++;
-    leg->stats.rtp_out_bytes += len;
-  }
-  return 0;
-}
-
 int browser_leg_send_rtp(browser_leg *leg, uint8_t *buf, size_t len, size_t cap)
 {
-  return send_protected(leg, buf, len, cap, false);
+  return leg->media ? browser_media_send_rtp(leg->media, buf, len, cap) : -ENOTCONN;
 }
 
 int browser_leg_send_rtcp(browser_leg *leg, uint8_t *buf, size_t len, size_t cap)
 {
-  return send_protected(leg, buf, len, cap, true);
+  return leg->media ? browser_media_send_rtcp(leg->media, buf, len, cap) : -ENOTCONN;
 }
 
 void browser_leg_get_stats(const browser_leg *leg, browser_leg_stats *out)
 {
-  *out = leg->stats;
+  browser_media_stats m = { 0 };
+
+  if (leg->media)
+    browser_media_get_stats(leg->media, &m);
+  *out = (browser_leg_stats){
+    .rtp_in = m.rtp_in, .rtp_in_bytes = m.rtp_in_bytes, .rtcp_in = m.rtcp_in, .rtcp_in_bytes = m.rtcp_in_bytes,
+    .rtp_out = m.rtp_out, .rtp_out_bytes = m.rtp_out_bytes, .rtcp_out = m.rtcp_out,
+    .rtcp_out_bytes = m.rtcp_out_bytes, .auth_failures = m.auth_failures, .replays = m.replays,
+    .drops_in = m.not_keyed_in + m.malformed_in, .drops_out = m.not_keyed_out + m.send_failed,
+  };
 }

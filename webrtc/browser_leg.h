@@ -1,13 +1,16 @@
 /* The browser's media for one call: one ICE agent (ice.h), one DTLS-SRTP
  * session on its selected pair (dtls.h) and, once DTLS is done, one SRTP leg
- * (srtp.h).  Datagrams from ICE are demultiplexed (demux.h): DTLS goes to the
- * session, SRTP/SRTCP is unprotected in place and handed to the media sink as
- * plaintext; STUN is libnice's.  Always rtcp-mux: RTCP rides the same pair.
+ * (srtp.h) in its per-packet half (browser_media.h).  Datagrams from ICE are
+ * demultiplexed (demux.h): DTLS goes to the session, SRTP/SRTCP is
+ * unprotected in place and handed to the media sink as plaintext; STUN is
+ * libnice's.  Always rtcp-mux: RTCP rides the same pair.
  *
  * Events go up through browser_leg_callbacks (the call); media goes to the
- * sink set with browser_leg_set_sink() (the bridge).  Everything runs on the
- * default main context's thread.  The media functions (receive path, send)
- * do not allocate, log or lock.
+ * sink set with browser_leg_set_sink() (the bridge).  The leg runs on the
+ * default main context's thread.  Its per-packet half can be handed to a
+ * media worker (browser_leg_detach_media): the leg then keeps ICE and DTLS
+ * only, and passes on what reaches it.  The media functions (receive path,
+ * send) do not allocate, log or lock.
  */
 #pragma once
 
@@ -15,8 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "webrtc/browser_media.h"
 #include "webrtc/dtls.h"
 #include "webrtc/ice.h"
+#include "webrtc/srtp.h"
 
 typedef struct browser_leg browser_leg;
 
@@ -76,4 +81,34 @@ int browser_leg_send_rtcp(browser_leg *leg, uint8_t *buf, size_t len, size_t cap
 /* One datagram as if ICE had delivered it (tests, benchmarks). */
 void browser_leg_inject(browser_leg *leg, uint8_t *data, size_t len);
 
+/* Before browser_leg_detach_media only (zeros after). */
 void browser_leg_get_stats(const browser_leg *leg, browser_leg_stats *out);
+
+/* ---- the per-packet half on another thread ---- */
+
+typedef struct {
+  /* A datagram libnice read that is not DTLS (SRTP, SRTCP, anything else):
+   * for the media's new owner (browser_media_receive there).  Valid during
+   * the call only.  Media path: called per packet when libnice carries it. */
+  void (*on_datagram)(void *user, const uint8_t *data, size_t len);
+  /* DTLS is done: the SRTP leg, whose ownership moves to the callee
+   * (browser_media_set_srtp there).  Comes before browser_leg_callbacks'
+   * on_ready. */
+  void (*on_keys)(void *user, srtp_leg *srtp);
+  /* ICE is connected on a newly selected pair (the first one, or another
+   * after a restart): it may be read with ice_agent_fastpath_open() now. */
+  void (*on_connected)(void *user);
+} browser_leg_handoff;
+
+/* The per-packet half leaves the leg: returned to the caller, who owns it
+ * from now on (free it with browser_media_free after the leg, or before
+ * it).  It holds the SRTP leg when DTLS is done already; otherwise on_keys
+ * brings it.  The sink and send functions above no longer apply.  Once per
+ * leg; NULL the second time. */
+browser_media *browser_leg_detach_media(browser_leg *leg, const browser_leg_handoff *h, void *user);
+/* The handoff's callbacks are not called any more (its owner is gone). */
+void browser_leg_end_handoff(browser_leg *leg);
+/* The per-packet half while the leg owns it; NULL after the detach. */
+browser_media *browser_leg_media(browser_leg *leg);
+/* A DTLS datagram the media's owner read (browser_media's on_dtls). */
+void browser_leg_feed_dtls(browser_leg *leg, const uint8_t *data, size_t len);

@@ -396,7 +396,7 @@ static void check_ssl_error(dtls_session *s, int r)
   if (s->fp_mismatch)
     why = "fingerprint mismatch";
   else if (e == SSL_ERROR_ZERO_RETURN)
-    why = "closed by peer";
+    why = DTLS_CLOSED_BY_PEER;
   else if (!(why = ERR_reason_error_string(ERR_peek_error())))
     why = s->state == ST_HANDSHAKE ? "handshake failed" : "DTLS error";
   fail(s, why);

@@ -48,9 +48,11 @@ typedef struct {
  * the session; keys are valid during the call only (copy them, e.g. into
  * srtp_leg_new) and are wiped afterwards.  After on_connected, on_failed can
  * still come once, when the peer ends the association (close_notify, alert).
- * WHY is "fingerprint mismatch", "handshake timed out", "closed by peer",
+ * WHY is "fingerprint mismatch", "handshake timed out", DTLS_CLOSED_BY_PEER,
  * "no SRTP profile negotiated", or OpenSSL's reason ("sslv3 alert bad
  * certificate", ...). */
+#define DTLS_CLOSED_BY_PEER "closed by peer" /* close_notify: a hang-up, not a fault */
+
 typedef struct {
   void (*send)(void *user, const uint8_t *data, size_t len);
   void (*on_connected)(void *user, const dtls_srtp_keys *keys);

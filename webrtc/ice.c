@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
 #include <gio/gio.h>
 #include <nice/agent.h>
 
@@ -30,6 +32,7 @@ struct ice_agent {
   ice_state state;     /* as libnice (or the timeout) last said */
   ice_state reported;  /* as on_state last said */
   bool gathered_pending;
+  bool selected_pending;  /* a pair was selected: on_selected once connected */
   unsigned depth;      /* > 0 while a callback runs */
   bool freed;          /* ice_agent_free() ran inside a callback */
 
@@ -74,6 +77,11 @@ static gboolean notify_dispatch(gpointer data) {
     a->reported = a->state;
     if (a->cb.on_state)
       a->cb.on_state(a->user, a->reported);
+  }
+  if (!a->freed && a->selected_pending && a->state == ICE_CONNECTED) {
+    a->selected_pending = false;
+    if (a->cb.on_selected)
+      a->cb.on_selected(a->user);
   }
   a->depth--;
   return G_SOURCE_REMOVE;
@@ -135,7 +143,11 @@ static void on_nice_state(NiceAgent *nice, guint stream_id, guint component_id,
 static void on_nice_selected_pair(NiceAgent *nice, guint stream_id, guint component_id,
                                   NiceCandidate *local, NiceCandidate *remote, gpointer data) {
   ice_agent *a = data;
-  if (a->freed || !log_enabled(LOG_INFO))
+  if (a->freed)
+    return;
+  a->selected_pending = true;
+  notify_schedule(a);
+  if (!log_enabled(LOG_INFO))
     return;
   char l[NICE_ADDRESS_STRING_LEN], r[NICE_ADDRESS_STRING_LEN];
   nice_address_to_string(&local->addr, l);
@@ -247,17 +259,19 @@ int ice_agent_new(const ice_settings *settings, const ice_callbacks *callbacks,
                                settings->filter->n_deny * sizeof(config_network));
   }
 
-  /* Regular nomination (RFC 8445 has no aggressive one); consent freshness
-   * (RFC 7675) as Chromium does; no trickle. */
+  /* Regular nomination (RFC 8445 has no aggressive one); no trickle.  No
+   * consent freshness nor keepalive checks in libnice: once media flows, the
+   * media worker reads the pair (ice_agent_fastpath_open) and the answers to
+   * libnice's checks would never reach it.  The browser's own consent checks
+   * are answered there; silence ends the call through the media timeout. */
   a->nice = nice_agent_new_full(a->context, NICE_COMPATIBILITY_RFC5245,
-                                NICE_AGENT_OPTION_REGULAR_NOMINATION |
-                                NICE_AGENT_OPTION_CONSENT_FRESHNESS);
+                                NICE_AGENT_OPTION_REGULAR_NOMINATION);
   g_object_set(a->nice,
                "controlling-mode", (gboolean)settings->controlling,
                "upnp", FALSE,
                "ice-tcp", FALSE,
                "ice-udp", TRUE,
-               "keepalive-conncheck", TRUE,
+               "keepalive-conncheck", FALSE,
                NULL);
   if (settings->stun_host)
     g_object_set(a->nice, "stun-server", settings->stun_host,
@@ -460,6 +474,56 @@ int ice_agent_send(ice_agent *a, const uint8_t *data, size_t len) {
     return -EMSGSIZE;
   gint n = nice_agent_send(a->nice, a->stream_id, ICE_COMPONENT, (guint)len, (const gchar *)data);
   return n == (gint)len ? 0 : -EAGAIN;
+}
+
+int ice_agent_send_mt(ice_agent *a, const uint8_t *data, size_t len) {
+  if (G_UNLIKELY(len > 65535))
+    return -EMSGSIZE;
+  gint n = nice_agent_send(a->nice, a->stream_id, ICE_COMPONENT, (guint)len, (const gchar *)data);
+  return n == (gint)len ? 0 : -EAGAIN;
+}
+
+int ice_agent_fastpath_open(ice_agent *a, char **ufrag, char **pwd) {
+  NiceCandidate *local = NULL, *remote = NULL;
+  struct sockaddr_storage here, there;
+  socklen_t here_len = sizeof here;
+  int one = 1, fd, r;
+
+  g_return_val_if_fail(a && !a->freed, -EINVAL);
+  if (a->state != ICE_CONNECTED ||
+      !nice_agent_get_selected_pair(a->nice, a->stream_id, ICE_COMPONENT, &local, &remote))
+    return -ENOTCONN;
+  if (local->type == NICE_CANDIDATE_TYPE_RELAYED || local->transport != NICE_CANDIDATE_TRANSPORT_UDP)
+    return -ENOTSUP;
+  GSocket *gs = nice_agent_get_selected_socket(a->nice, a->stream_id, ICE_COMPONENT);
+  if (!gs)
+    return -ENOTSUP;
+  int nice_fd = g_socket_get_fd(gs);
+  memset(&there, 0, sizeof there);
+  nice_address_copy_to_sockaddr(&remote->addr, (struct sockaddr *)&there);
+  socklen_t there_len = there.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  if (getsockname(nice_fd, (struct sockaddr *)&here, &here_len) < 0 ||
+      setsockopt(nice_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
+    r = -errno;
+    g_object_unref(gs);
+    return r;
+  }
+  g_object_unref(gs);
+  fd = socket(here.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+      bind(fd, (struct sockaddr *)&here, here_len) < 0 ||
+      connect(fd, (struct sockaddr *)&there, there_len) < 0) {
+    r = -errno;
+    close(fd);
+    return r;
+  }
+  const char *u, *p;
+  ice_agent_local_credentials(a, &u, &p);
+  *ufrag = g_strdup(u);
+  *pwd = g_strdup(p);
+  return fd;
 }
 
 ice_state ice_agent_state(const ice_agent *a) {

@@ -72,6 +72,9 @@ typedef struct {
    * before on_state(ICE_CONNECTED) has been delivered.  DATA is libnice's
    * receive buffer: valid during the call only, may be modified in place. */
   void (*on_receive)(void *user, uint8_t *data, size_t len);
+  /* Optional: a pair is selected (the first, or another one: after a
+   * restart, a renomination), and the agent is connected. */
+  void (*on_selected)(void *user);
 } ice_callbacks;
 
 /* 0, or -EINVAL for bad settings (a local or TURN address that is not a
@@ -121,6 +124,26 @@ int ice_agent_restart(ice_agent *agent);
  * before the agent is connected or after it failed; -EMSGSIZE; -EAGAIN if it
  * was not sent (socket full, or an error): drop it. */
 int ice_agent_send(ice_agent *agent, const uint8_t *data, size_t len);
+
+/* The same from any thread (a media worker): libnice serialises it with the
+ * agent's own lock.  0, -EMSGSIZE, -EAGAIN (not sent: no selected pair yet,
+ * socket full).  AGENT must stay alive meanwhile (the caller's business). */
+int ice_agent_send_mt(ice_agent *agent, const uint8_t *data, size_t len);
+
+/* The selected pair as a UDP socket of the caller's own, for a media worker
+ * that waits on it with epoll and reads it in batches instead of libnice:
+ * bound to the pair's local address and port beside libnice's socket
+ * (SO_REUSEADDR on both) and connected to the browser's address, so that the
+ * kernel hands every datagram from the browser to it and the rest (checks
+ * from other candidates) to libnice.  The browser's STUN checks then reach
+ * the caller only: it answers them (stun_responder.h) with UFRAG/PWD, our
+ * credentials, copied out here.  libnice keeps sending its keepalives
+ * (indications; no consent of its own, which would wait for answers that
+ * never reach it).  Close the socket before an ICE restart, and open it
+ * again once connected.  Non-blocking, close-on-exec; the caller owns it.
+ * Returns the socket, -ENOTCONN (no selected pair), -ENOTSUP (a relayed or
+ * TCP pair: libnice has to carry it), or a negative errno. */
+int ice_agent_fastpath_open(ice_agent *agent, char **ufrag, char **pwd);
 
 ice_state ice_agent_state(const ice_agent *agent);
 const char *ice_state_to_string(ice_state state);

@@ -12,8 +12,9 @@
 #include "webrtc/demux.h"
 #include "webrtc/rtp_source.h"
 #include "webrtc/srtp.h"
+#include "webrtc/udp_batch.h"
 
-#define RTP_MAX_PACKET 1500
+#define RTP_MAX_PACKET UDP_MAX_PACKET
 
 typedef struct {
   struct sockaddr_storage addr; /* the SDP's, or the latched one */
@@ -33,7 +34,6 @@ struct rtp_socket {
   rtp_socket_media_fn on_rtp, on_rtcp;
   void *user;
   rtp_socket_stats stats;
-  uint8_t buf[RTP_MAX_PACKET + SRTP_LEG_MAX_TRAILER];
 };
 
 static int parse_address(const char *text, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
@@ -77,59 +77,77 @@ static int bind_one(const struct sockaddr_storage *base, socklen_t len, uint16_t
 }
 
 /* Packets read per wakeup at most: one busy socket must not starve the
- * main loop (signalling, other calls).  The fd source is level-triggered:
- * what is left wakes it again at once. */
-#define RTP_MAX_PER_WAKEUP 64
+ * others (and, on the main loop, signalling).  Readiness is level-triggered:
+ * what is left wakes the reader again at once. */
+#define RTP_MAX_PER_WAKEUP (2 * UDP_BATCH)
 
-/* Media hot path: drains socket I until EAGAIN, or RTP_MAX_PER_WAKEUP packets. */
+/* Media hot path: one datagram of N bytes in BUF (capacity CAP) from FROM. */
+static inline void handle(rtp_socket *s, bool is_rtcp_socket, uint8_t *buf, size_t n, size_t cap,
+                          const struct sockaddr_storage *from, socklen_t from_len)
+{
+  if (G_UNLIKELY(n > RTP_MAX_PACKET || n < 8 || demux_classify(buf, n) != DEMUX_RTP)) {
+    s->stats.drops_in++;
+    return;
+  }
+  bool rtcp = is_rtcp_socket || (s->mux && demux_is_rtcp(buf, n));
+  peer_addr *p = &s->remote[rtcp];
+  rtp_socket_media_fn fn = rtcp ? s->on_rtcp : s->on_rtp;
+  rtp_source_verdict v = rtp_source_check(&s->policy, p->len ? (const struct sockaddr *)&p->addr : NULL,
+                                          p->latched, (const struct sockaddr *)from);
+
+  if (G_UNLIKELY(v != RTP_SOURCE_ACCEPT)) {
+    if (v == RTP_SOURCE_REJECT) {
+      s->stats.rejected_source++;
+      memcpy(&s->stats.last_rejected, from, from_len);
+      return;
+    }
+    memcpy(&p->addr, from, from_len); /* RTP_SOURCE_LEARN: hold it */
+    p->len = from_len;
+    p->latched = true;
+  }
+  if (G_UNLIKELY(!fn)) {
+    s->stats.drops_in++;
+    return;
+  }
+  if (rtcp) {
+    s->stats.rtcp_in++;
+    s->stats.rtcp_in_bytes += (uint64_t)n;
+  } else {
+    s->stats.rtp_in++;
+    s->stats.rtp_in_bytes += (uint64_t)n;
+  }
+  fn(s->user, buf, n, cap);
+}
+
+unsigned rtp_socket_drain(rtp_socket *s, unsigned i)
+{
+  udp_batch *b = udp_batch_for_thread();
+  unsigned total = 0, n;
+  int err;
+
+  if (i > 1 || s->fd[i] < 0)
+    return 0;
+  do {
+    n = udp_batch_recv(b, s->fd[i], &err);
+    for (unsigned k = 0; k < n; k++)
+      handle(s, i == 1, b->buf[k], b->msgs[k].msg_len, UDP_BATCH_SLOT, &b->from[k],
+             b->msgs[k].msg_hdr.msg_namelen);
+    total += n;
+  } while (n == UDP_BATCH && total < RTP_MAX_PER_WAKEUP);
+  return total;
+}
+
+int rtp_socket_fd(const rtp_socket *s, unsigned i)
+{
+  return i > 1 ? -1 : s->fd[i];
+}
+
 static gboolean on_readable(gint fd, GIOCondition cond, gpointer data)
 {
   rtp_socket *s = data;
-  bool is_rtcp_socket = fd == s->fd[1];
 
-  for (unsigned reads = 0; reads < RTP_MAX_PER_WAKEUP; reads++) {
-    struct sockaddr_storage from;
-    socklen_t from_len = sizeof from;
-    ssize_t n = recvfrom(fd, s->buf, RTP_MAX_PACKET, MSG_TRUNC, (struct sockaddr *)&from, &from_len);
-
-    if (n < 0) {
-      if (errno == EINTR)
-        continue; /* counts as a read: bounded all the same */
-      break; /* EAGAIN, or an ICMP error reported late: wait for the next wakeup */
-    }
-    if (G_UNLIKELY(n > RTP_MAX_PACKET || n < 8 || demux_classify(s->buf, (size_t)n) != DEMUX_RTP)) {
-      s->stats.drops_in++;
-      continue;
-    }
-    bool rtcp = is_rtcp_socket || (s->mux && demux_is_rtcp(s->buf, (size_t)n));
-    peer_addr *p = &s->remote[rtcp];
-    rtp_socket_media_fn fn = rtcp ? s->on_rtcp : s->on_rtp;
-    rtp_source_verdict v = rtp_source_check(&s->policy, p->len ? (const struct sockaddr *)&p->addr : NULL,
-                                            p->latched, (const struct sockaddr *)&from);
-
-    if (G_UNLIKELY(v != RTP_SOURCE_ACCEPT)) {
-      if (v == RTP_SOURCE_REJECT) {
-        s->stats.rejected_source++;
-        memcpy(&s->stats.last_rejected, &from, from_len);
-        continue;
-      }
-      memcpy(&p->addr, &from, from_len); /* RTP_SOURCE_LEARN: hold it */
-      p->len = from_len;
-      p->latched = true;
-    }
-    if (G_UNLIKELY(!fn)) {
-      s->stats.drops_in++;
-      continue;
-    }
-    if (rtcp) {
-      s->stats.rtcp_in++;
-      s->stats.rtcp_in_bytes += (uint64_t)n;
-    } else {
-      s->stats.rtp_in++;
-      s->stats.rtp_in_bytes += (uint64_t)n;
-    }
-    fn(s->user, s->buf, (size_t)n, sizeof s->buf);
-  }
+  (void)cond;
+  rtp_socket_drain(s, fd == s->fd[1]);
   return G_SOURCE_CONTINUE;
 }
 
@@ -179,18 +197,25 @@ int rtp_socket_new(const rtp_socket_settings *settings, rtp_socket **ret)
   return -EADDRINUSE;
 }
 
-void rtp_socket_free(rtp_socket *s)
+void rtp_socket_detach(rtp_socket *s)
 {
-  if (!s)
-    return;
   for (int i = 0; i < 2; i++) {
     if (s->source[i]) {
       g_source_destroy(s->source[i]);
       g_source_unref(s->source[i]);
+      s->source[i] = NULL;
     }
+  }
+}
+
+void rtp_socket_free(rtp_socket *s)
+{
+  if (!s)
+    return;
+  rtp_socket_detach(s);
+  for (int i = 0; i < 2; i++)
     if (s->fd[i] >= 0)
       close(s->fd[i]);
-  }
   g_main_context_unref(s->context);
   g_free((config_network *)s->policy.trusted);
   g_free(s);
@@ -241,11 +266,11 @@ static int send_to(rtp_socket *s, int i, const uint8_t *buf, size_t len)
   int fd = s->fd[s->mux ? 0 : i];
 
   if (G_UNLIKELY(p->len == 0)) {
-    s->stats.drops_out++;
+    s->stats.no_remote++;
     return -ENOTCONN;
   }
-  if (G_UNLIKELY(sendto(fd, buf, len, 0, (const struct sockaddr *)&p->addr, p->len) != (ssize_t)len)) {
-    s->stats.drops_out++;
+  if (G_UNLIKELY(sendto(fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *)&p->addr, p->len) != (ssize_t)len)) {
+    s->stats.send_failed++;
     return -EAGAIN;
   }
   if (i) {

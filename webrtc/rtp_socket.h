@@ -9,10 +9,15 @@
  * a new SDP address (rtp_socket_set_remote) learns anew.  Nothing is taken
  * before an SDP, or after rtp_socket_clear_remote (hold with c=0.0.0.0).
  * Packets from anyone else are dropped and counted (rejected_source), never
- * logged.  Each wakeup drains the socket until
- * EAGAIN (64 packets at most) into one fixed buffer that has SRTP_LEG_MAX_TRAILER bytes of room
- * after the largest packet, so the receiver can protect in place.
- * The receive and send paths do not allocate, log or lock.
+ * logged.  Each wakeup reads the socket with recvmmsg (64 packets at most)
+ * into the reading thread's batch (udp_batch.h), whose slots have
+ * SRTP_LEG_MAX_TRAILER bytes of room after the largest packet, so the
+ * receiver can protect in place.  The receive and send paths do not
+ * allocate, log or lock.
+ *
+ * Threads: watched by fd sources on settings.context until
+ * rtp_socket_detach(); a media worker then waits on rtp_socket_fd() itself
+ * and calls rtp_socket_drain() when one is readable.  One thread at a time.
  */
 #pragma once
 
@@ -46,7 +51,8 @@ typedef struct {
   uint64_t rtp_in, rtp_in_bytes, rtcp_in, rtcp_in_bytes;
   uint64_t rtp_out, rtp_out_bytes, rtcp_out, rtcp_out_bytes;
   uint64_t drops_in;  /* too large, too short, not RTP, no sink */
-  uint64_t drops_out; /* no remote yet, or sendto failed */
+  uint64_t no_remote; /* not sent: no SDP address in force (yet, or on hold) */
+  uint64_t send_failed; /* not sent: sendto failed (socket full, ICMP error) */
   uint64_t rejected_source; /* from a sender rtp_source does not take */
   struct sockaddr_storage last_rejected; /* its source; ss_family 0: none */
 } rtp_socket_stats;
@@ -54,6 +60,14 @@ typedef struct {
 /* 0, -EINVAL (bad settings), -EADDRINUSE (no free even port pair in the range). */
 int rtp_socket_new(const rtp_socket_settings *settings, rtp_socket **ret);
 void rtp_socket_free(rtp_socket *s); /* NULL: no-op */
+
+/* No more fd sources: the caller waits on the sockets (rtp_socket_fd). */
+void rtp_socket_detach(rtp_socket *s);
+/* Socket I (0 RTP, 1 RTCP; -1: none, rtcp-mux). */
+int rtp_socket_fd(const rtp_socket *s, unsigned i);
+/* Media hot path: reads what socket I has and hands it to the sink; the
+ * number of datagrams read. */
+unsigned rtp_socket_drain(rtp_socket *s, unsigned i);
 
 void rtp_socket_set_sink(rtp_socket *s, rtp_socket_media_fn on_rtp, rtp_socket_media_fn on_rtcp,
                          void *user);

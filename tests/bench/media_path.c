@@ -173,7 +173,7 @@ int main(int argc, char **argv)
   static const media_bridge_pt_pair map[] = {{111, 0}, {126, 101}};
   if (browser_leg_new(id_gw, &ls, &leg_cb, &b, &b.leg) < 0 || rtp_socket_new(&rss, &b.rs) < 0 ||
       rtp_socket_set_remote(b.rs, "127.0.0.1", pbx_port, 0) < 0 ||
-      media_bridge_new(b.leg, b.rs, &bs, NULL, NULL, &b.bridge) < 0 ||
+      media_bridge_new(browser_leg_media(b.leg), b.rs, &bs, NULL, NULL, &b.bridge) < 0 ||
       media_bridge_set_pt_map(b.bridge, map, G_N_ELEMENTS(map)) < 0 ||
       ice_agent_new(&fs, &fb_ice_cb, &b, &b.ice) < 0 ||
       dtls_session_new(id_br, DTLS_ROLE_CLIENT, dtls_identity_fingerprint(id_gw), &fb_dtls_cb, &b, &b.dtls) < 0)
@@ -346,10 +346,10 @@ int main(int argc, char **argv)
   printf("  %-52s %8.0f ns\n", "bridge overhead p->b over relay + protect", t_p2b / n - relay - t_protect / n);
   printf("counters: leg rtp_in %" G_GUINT64_FORMAT " rtp_out %" G_GUINT64_FORMAT " auth_failures %" G_GUINT64_FORMAT
          " drops %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT "; socket rtp_in %" G_GUINT64_FORMAT " rtp_out %" G_GUINT64_FORMAT
-         " drops %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " rejected source %" G_GUINT64_FORMAT
-         "; bridge drops %" G_GUINT64_FORMAT "\n",
+         " drops %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " rejected source %" G_GUINT64_FORMAT
+         "; bridge runts %" G_GUINT64_FORMAT "\n",
          lst.rtp_in, lst.rtp_out, lst.auth_failures, lst.drops_in, lst.drops_out, rst.rtp_in, rst.rtp_out, rst.drops_in,
-         rst.drops_out, rst.rejected_source, bst.drops);
+         rst.no_remote, rst.send_failed, rst.rejected_source, bst.runts);
   printf("instruction counts: valgrind --tool=callgrind --callgrind-out-file=callgrind.media_path %s 20000 &&"
          " callgrind_annotate --inclusive=yes callgrind.media_path | head -40\n", argv[0]);
 

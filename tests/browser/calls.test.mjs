@@ -57,15 +57,15 @@ const LIBS = [
 //   [call-N] INVITE from the PBX for alice on <conn>, Call-ID <id>
 //   [call-N] state A -> B (event; actions)
 //   [call-N] call ended: cause C, S s[ (not answered)], browser->rtcsipd ..., rtcsipd->browser ...,
-//     pbx->rtcsipd ..., rtcsipd->pbx ..., srtp auth failures N, drops N
+//     pbx->rtcsipd ..., rtcsipd->pbx ..., srtp auth failures N, not forwarded N (REASON N, ...)
 
 const legRe = (name) => `${name} (?<${name.replace(/\W/g, '')}Rtp>\\d+) rtp/\\d+ bytes \\d+ rtcp`;
 const SUMMARY_RE = new RegExp('call ended: cause (?<cause>.*?), (?<secs>[\\d.]+) s(?<unanswered> \\(not answered\\))?, ' +
   `${legRe('browser->rtcsipd')}, ${legRe('rtcsipd->browser')}, ${legRe('pbx->rtcsipd')}, ${legRe('rtcsipd->pbx')}, ` +
-  'srtp auth failures (?<authFailures>\\d+), drops (?<drops>\\d+)');
+  'srtp auth failures (?<authFailures>\\d+), not forwarded (?<notForwarded>\\d+)');
 
 // The figures of rtcsipd's "call ended" LINE: { cause, secs, answered, browserrtcsipdRtp (browser->rtcsipd),
-// rtcsipdbrowserRtp, pbxrtcsipdRtp, rtcsipdpbxRtp, authFailures, drops }.
+// rtcsipdbrowserRtp, pbxrtcsipdRtp, rtcsipdpbxRtp, authFailures, notForwarded }.
 function parseSummary(line) {
   const m = line.match(SUMMARY_RE);
   assert.ok(m, `rtcsipd's end-of-call line has the summary format (${SUMMARY_RE}): ${line}`);

@@ -35,13 +35,13 @@ const FREE_WITHIN_MS = 2000 * VALGRIND_SLOWDOWN;
 // rtcsipd's log lines of an echo call (gateway/echo.c, id "echo-N"):
 //   [echo-N] INVITE echo from <uri> on <ws conn>, Call-ID <id>
 //   [echo-N] call ended: cause <cause>, <secs> s[ (not answered)], browser->rtcsipd <n> rtp/<n> bytes
-//     <n> rtcp, rtcsipd->browser <n> rtp/<n> bytes <n> rtcp, srtp auth failures <n>, drops <n>
+//     <n> rtcp, rtcsipd->browser <n> rtp/<n> bytes <n> rtcp, srtp auth failures <n>, not forwarded <n> (<reason> <n>, ...)
 const inviteLineRe = (callId) => new RegExp(`\\[(echo-\\d+)\\] INVITE \\S+ from .*Call-ID ${escapeRe(callId)}(\\s|$)`);
 const endLineRe = (name) => new RegExp(`\\[${name}\\] call ended: `);
 const SUMMARY_RE = new RegExp('call ended: cause (?<cause>.*?), (?<secs>[\\d.]+) s(?<unanswered> \\(not answered\\))?, ' +
   'browser->rtcsipd (?<inRtp>\\d+) rtp/(?<inBytes>\\d+) bytes (?<inRtcp>\\d+) rtcp, ' +
   'rtcsipd->browser (?<outRtp>\\d+) rtp/(?<outBytes>\\d+) bytes (?<outRtcp>\\d+) rtcp, ' +
-  'srtp auth failures (?<authFailures>\\d+), drops (?<drops>\\d+)');
+  'srtp auth failures (?<authFailures>\\d+), not forwarded (?<notForwarded>\\d+)');
 
 function escapeRe(s) {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -52,7 +52,7 @@ function parseSummary(line) {
   const m = line.match(SUMMARY_RE);
   assert.ok(m, `rtcsipd's end-of-call line has the summary format (${SUMMARY_RE}): ${line}`);
   const g = { ...m.groups };
-  for (const k of ['secs', 'inRtp', 'inBytes', 'inRtcp', 'outRtp', 'outBytes', 'outRtcp', 'authFailures', 'drops']) {
+  for (const k of ['secs', 'inRtp', 'inBytes', 'inRtcp', 'outRtp', 'outBytes', 'outRtcp', 'authFailures', 'notForwarded']) {
     g[k] = Number(g[k]);
   }
   g.answered = !g.unanswered;

@@ -267,7 +267,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   FUZZ_CHECK(browser_leg_new(g.id, &ls, &leg_cb, NULL, &leg) == 0);
   FUZZ_CHECK(rtp_socket_set_remote(g.rs, "127.0.0.1", g.pbx_rtp_port, g.pbx_rtcp_port) == 0);
   media_bridge_settings bs = {.timeout_ms = 30000, .log_id = "fuzz"};
-  FUZZ_CHECK(media_bridge_new(leg, echo ? NULL : g.rs, &bs, &bridge_cb, NULL, &b) == 0);
+  FUZZ_CHECK(media_bridge_new(browser_leg_media(leg), echo ? NULL : g.rs, &bs, &bridge_cb, NULL, &b) == 0);
   if (mode & MODE_DTMF) {
     media_bridge_dtmf_settings s = {.browser_pt = 126, .pbx_pt = 101, .browser_rate = 48000, .pbx_rate = 8000};
     FUZZ_CHECK(media_bridge_set_dtmf(b, &s) == 0);
@@ -334,7 +334,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
   media_bridge_stats st;
   media_bridge_get_stats(b, &st);
-  g_autofree char *summary = media_bridge_summary(leg, echo ? NULL : g.rs, b);
+  browser_media_stats lst;
+  rtp_socket_stats rst;
+  browser_media_get_stats(browser_leg_media(leg), &lst);
+  rtp_socket_get_stats(g.rs, &rst);
+  g_autofree char *summary = media_bridge_summary(&lst, echo ? NULL : &rst, &st);
   FUZZ_CHECK(summary);
   media_bridge_free(b);
   browser_leg_free(leg);

@@ -63,6 +63,7 @@
 
 #include "config/config.h"
 #include "config/log.h"
+#include "gateway/media_engine.h"
 #include "gateway/router.h"
 #include "sip/pbx.h"
 #include "sip/ws_edge.h"
@@ -85,6 +86,7 @@ static struct {
   su_root_t *root;
   config *cfg;
   dtls_identity *id;
+  media_engine *engine;
   pbx_link *pbx;
   ws_edge *edge;
   router *r;               /* the current input's */
@@ -507,7 +509,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   memset(&g.to_pbx, 0, sizeof g.to_pbx);
   g.token[0] = '\0';
   g.pbx_spoke = false;
-  g.r = router_new(g.cfg, g.id);
+  FUZZ_CHECK(media_engine_new(1, &g.engine) == 0);
+  g.r = router_new(g.cfg, g.id, g.engine);
   for (int attempt = 0; pbx_new_link(g.r) < 0; attempt++) {
     FUZZ_CHECK(attempt < 100); /* the port is ours: only a moment's delay */
     g_usleep(10000);
@@ -537,6 +540,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   g.n_conns = 0;
   run_loop(50);
   router_free(g.r);
+  media_engine_free(g.engine);
   g.r = NULL;
   run_loop(100);
   pbx_link_free(g.pbx);

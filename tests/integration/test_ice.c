@@ -2,6 +2,8 @@
  * 127.0.0.1 UDP, one controlling and one controlled, as a browser call has. */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
 #include <gio/gio.h>
 #include <glib.h>
 
@@ -300,19 +302,63 @@ static void test_free_from_callbacks(void) {
   run_for(50);
 }
 
-/* The peer vanishes after connecting (a closed browser tab): consent
- * freshness / keepalive checks go unanswered and the survivor reports
- * ICE_FAILED by itself (libnice 0.1.21: about 10 s here). */
-static void test_peer_gone(void) {
+/* The selected pair as a socket of our own (ice_agent_fastpath_open, what a
+ * media worker reads): the peer's datagrams reach it and not libnice, ours
+ * sent on it reach the peer; once it is closed libnice gets them again.
+ * (libnice runs no consent of its own any more: a vanished peer is the media
+ * worker's to notice, gateway/media_engine.h.) */
+static void test_fastpath(void) {
   peer p[2] = { { .name = "controlling" }, { .name = "controlled" } };
+  uint8_t buf[1200];
+  char *ufrag = NULL, *pwd = NULL;
+
   setup_pair(p, NULL, 0);
   g_assert_true(run_until(both_connected, p, 5000));
+  run_for(100); /* nominations settle */
+  int fd = ice_agent_fastpath_open(p[1].agent, &ufrag, &pwd);
+  g_assert_cmpint(fd, >=, 0);
+  const char *u, *pw;
+  ice_agent_local_credentials(p[1].agent, &u, &pw);
+  g_assert_cmpstr(ufrag, ==, u);
+  g_assert_cmpstr(pwd, ==, pw);
+
+  for (uint32_t seq = 0; seq < 100; seq++)
+    g_assert_cmpint(ice_agent_send(p[0].agent, buf, packet_fill(buf, seq)), ==, 0);
+  unsigned got = 0;
+  gint64 end = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+  while (got < 100 && g_get_monotonic_time() < end) {
+    g_main_context_iteration(NULL, FALSE);
+    uint8_t in[1500];
+    ssize_t n = recv(fd, in, sizeof in, MSG_DONTWAIT);
+    if (n < 0) {
+      g_usleep(500);
+      continue;
+    }
+    uint8_t want[1200];
+    static const uint8_t cookie[4] = { 0x21, 0x12, 0xa4, 0x42 };
+    if (n >= 8 && memcmp(in + 4, cookie, 4) == 0)
+      continue; /* libnice's keepalive (a STUN indication) */
+    g_assert_cmpmem(in, n, want, packet_fill(want, got++));
+  }
+  g_assert_cmpuint(got, ==, 100);
+  g_assert_cmpuint(p[1].received, ==, 0);
+
+  for (uint32_t seq = 0; seq < 100; seq++) {
+    size_t len = packet_fill(buf, seq);
+    g_assert_cmpint(send(fd, buf, len, 0), ==, (ssize_t)len);
+  }
+  run_for(300);
+  g_assert_cmpuint(p[0].received, ==, 100);
+  g_assert_cmpuint(p[0].bad, ==, 0);
+
+  close(fd);
+  for (uint32_t seq = 0; seq < 10; seq++)
+    g_assert_cmpint(ice_agent_send(p[0].agent, buf, packet_fill(buf, seq)), ==, 0);
+  run_for(300);
+  g_assert_cmpuint(p[1].received, ==, 10);
+  g_free(ufrag);
+  g_free(pwd);
   ice_agent_free(p[0].agent);
-  p[0].agent = NULL;
-  gint64 t0 = g_get_monotonic_time();
-  g_assert_true(run_until(wrong_side_failed, &p[1], 20000));
-  g_test_message("controlled: failed %" G_GINT64_FORMAT " ms after the peer was freed",
-                 (g_get_monotonic_time() - t0) / 1000);
   ice_agent_free(p[1].agent);
   run_for(50);
 }
@@ -709,7 +755,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/ice/wrong-password-controlling", test_wrong_password_controlling);
   g_test_add_func("/ice/free-mid-connect", test_free_mid_connect);
   g_test_add_func("/ice/free-from-callbacks", test_free_from_callbacks);
-  g_test_add_func("/ice/peer-gone", test_peer_gone);
+  g_test_add_func("/ice/fastpath", test_fastpath);
   g_test_add_func("/ice/stranger-dropped", test_stranger_dropped);
   g_test_add_func("/ice/restart", test_restart);
   g_test_add_func("/ice/port-range-exhausted", test_port_range_exhausted);
