@@ -246,7 +246,7 @@ static void test_webrtc_parse_captured(void)
       g_assert_cmpstr(codec_by_pt(w->codecs, w->n_codecs, 9)->name, ==, "G722");
       g_assert_cmpstr(codec_by_pt(w->codecs, w->n_codecs, 0)->name, ==, "PCMU");
       g_assert_cmpstr(codec_by_pt(w->codecs, w->n_codecs, 8)->name, ==, "PCMA");
-      g_assert_cmpint(sdp_webrtc_answer_setup(w), ==, SDP_SETUP_ACTIVE);
+      g_assert_cmpint(sdp_webrtc_answer_setup(w), ==, SDP_SETUP_PASSIVE);
     }
   }
 }
@@ -390,7 +390,7 @@ static void test_webrtc_answer_from_plain(void)
     g_autofree char *pts = pts_of(a->codecs, a->n_codecs);
     g_assert_cmpstr(pts, ==, "111 110");
     g_assert_cmpstr(a->codecs[0].fmtp, ==, "useinbandfec=1; minptime=10"); /* what the PBX receives */
-    g_assert_cmpint(a->setup, ==, SDP_SETUP_ACTIVE);
+    g_assert_cmpint(a->setup, ==, SDP_SETUP_PASSIVE);
     g_assert_cmpint(a->dir, ==, SDP_DIR_SENDRECV);
     /* BUNDLE only the audio mid */
     g_assert_true(a->bundle);
@@ -773,7 +773,7 @@ static void test_errors(void)
       const char *setup;
       sdp_setup answer;
     } roles[] = {
-      { "actpass", SDP_SETUP_ACTIVE },
+      { "actpass", SDP_SETUP_PASSIVE }, /* rtcsipd the server: its SRTP profile order (GCM first) */
       { "passive", SDP_SETUP_ACTIVE },
       { "active", SDP_SETUP_PASSIVE },
       { "holdconn", SDP_SETUP_NONE },
