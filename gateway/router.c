@@ -27,13 +27,19 @@ typedef enum {
   LIMIT_MAX_CALLS,
   LIMIT_PER_CONNECTION,
   LIMIT_PER_IP,
+  LIMIT_PORTS,
   N_LIMITS,
 } call_limit;
+
+/* The media ports a call may hold at most from [media] rtp_port_min..max:
+ * its RTP/RTCP pair, its ICE port, and the pair that port may break up. */
+#define PORTS_PER_CALL 4
 
 static const char *const limit_names[N_LIMITS] = {
   [LIMIT_MAX_CALLS] = "max_calls",
   [LIMIT_PER_CONNECTION] = "pending_calls_per_connection",
   [LIMIT_PER_IP] = "pending_calls_per_ip",
+  [LIMIT_PORTS] = "media ports (rtp_port_min..rtp_port_max)",
 };
 
 /* One log line when a limit first refuses a call, then a count per period. */
@@ -164,6 +170,9 @@ static void register_answered(router *r, pbx_tx *t, int status, msg_t *response)
       if (rewrite_register_response(response, b->token, b->contact_uri, &expires) == 0 &&
           expires > 0) {
         bindings_confirm(r->bindings, b, expires, g_get_monotonic_time());
+        ws_conn *conn = r->edge ? ws_edge_find(r->edge, b->flow) : NULL;
+        if (conn)
+          ws_conn_set_registered(conn); /* the PBX vouched for it: no per-IP limit */
         log_id(t->token, LOG_INFO, "registered %s on ws-%" G_GUINT64_FORMAT " for %us",
                b->aor, b->flow, expires);
       } else {
@@ -310,6 +319,7 @@ static unsigned limit_value(const config *c, call_limit l)
   case LIMIT_MAX_CALLS: return c->max_calls;
   case LIMIT_PER_CONNECTION: return c->pending_calls_per_connection;
   case LIMIT_PER_IP: return c->pending_calls_per_ip;
+  case LIMIT_PORTS: return ((unsigned)c->rtp_port_max - c->rtp_port_min + 1) / PORTS_PER_CALL;
   default: return 0;
   }
 }
@@ -357,6 +367,8 @@ static call_limit call_limit_broken(router *r, ws_conn *conn)
 
   if (r->pbx_calls->len + r->calls->len >= c->max_calls)
     return LIMIT_MAX_CALLS;
+  if (r->pbx_calls->len + r->calls->len >= limit_value(c, LIMIT_PORTS))
+    return LIMIT_PORTS;
   for (guint i = 0; i < r->calls->len; i++) {
     uint64_t f = echo_call_flow(r->calls->pdata[i]);
     on_flow += f == flow;
@@ -372,7 +384,9 @@ static call_limit call_limit_broken(router *r, ws_conn *conn)
   }
   if (on_flow >= c->pending_calls_per_connection)
     return LIMIT_PER_CONNECTION;
-  if (on_ip >= c->pending_calls_per_ip)
+  /* a connection the PBX registered is not a stranger: an office behind one
+   * NAT address is many of them */
+  if (on_ip >= c->pending_calls_per_ip && !ws_conn_registered(conn))
     return LIMIT_PER_IP;
   return N_LIMITS;
 }
@@ -402,7 +416,7 @@ static bool admit_browser_call(router *r, ws_conn *conn, msg_t *msg)
   l = call_limit_broken(r, conn);
   if (l == N_LIMITS)
     return true;
-  note_refusal(r, l, l == LIMIT_MAX_CALLS ? "all callers" : ws_conn_peer(conn));
+  note_refusal(r, l, l == LIMIT_MAX_CALLS || l == LIMIT_PORTS ? "all callers" : ws_conn_peer(conn));
   g_snprintf(retry, sizeof retry, "%u", LIMIT_RETRY_AFTER);
   g_autofree char *w = g_strdup_printf("399 rtcsipd \"too many calls (%s)\"", limit_names[l]);
   resp = sipmsg_response(msg, 503, "Service Unavailable", SIPTAG_RETRY_AFTER_STR(retry),
@@ -611,8 +625,10 @@ static void on_pbx_request(void *user, pbx_server_tx *stx, msg_t *msg)
       pbx_server_tx_reply(stx, 481, "Call/Transaction Does Not Exist");
       return;
     }
-    if (r->pbx_calls->len + r->calls->len >= r->cfg->max_calls) {
-      note_refusal(r, LIMIT_MAX_CALLS, "the PBX");
+    if (r->pbx_calls->len + r->calls->len >= r->cfg->max_calls ||
+        r->pbx_calls->len + r->calls->len >= limit_value(r->cfg, LIMIT_PORTS)) {
+      note_refusal(r, r->pbx_calls->len + r->calls->len >= r->cfg->max_calls ? LIMIT_MAX_CALLS : LIMIT_PORTS,
+                   "the PBX");
       pbx_server_tx_reply_retry_after(stx, 503, "Service Unavailable", LIMIT_RETRY_AFTER);
       return;
     }

@@ -42,6 +42,7 @@ struct ws_conn {
   char peer[64];
   char ip[INET6_ADDRSTRLEN];
   bool secure;
+  bool registered;      /* counts no more toward the per-IP limit */
   bool closing;         /* ws_conn_close() was called: drain the queue, then close */
   uint16_t close_status;
   char close_reason[WS_CLOSE_REASON_MAX + 1];
@@ -181,7 +182,8 @@ static void ws_conn_gone(ws_conn *c)
   ws_edge *edge = c->edge;
 
   g_hash_table_remove(edge->conns, &c->id);
-  ws_edge_count_ip_change(edge, c->ip, false);
+  if (!c->registered)
+    ws_edge_count_ip_change(edge, c->ip, false);
   c->closing = true; /* ws_conn_send/close from on_close: no-ops */
   if (!edge->freeing && edge->cb.on_close)
     edge->cb.on_close(edge->user, c);
@@ -750,6 +752,19 @@ uint64_t ws_conn_id(const ws_conn *conn)
 const char *ws_conn_name(const ws_conn *conn)
 {
   return conn->name;
+}
+
+void ws_conn_set_registered(ws_conn *conn)
+{
+  if (conn->registered)
+    return;
+  conn->registered = true;
+  ws_edge_count_ip_change(conn->edge, conn->ip, false);
+}
+
+bool ws_conn_registered(const ws_conn *conn)
+{
+  return conn->registered;
 }
 
 const char *ws_conn_ip(const ws_conn *conn)

@@ -71,6 +71,12 @@ uint64_t ws_conn_id(const ws_conn *conn);
 const char *ws_conn_name(const ws_conn *conn);  /* "ws-12", for logs */
 const char *ws_conn_peer(const ws_conn *conn);  /* "192.0.2.1:50000" or "[2001:db8::1]:50000" */
 const char *ws_conn_ip(const ws_conn *conn);    /* "192.0.2.1" or "2001:db8::1" */
+/* The PBX accepted a registration on CONN (its credentials): from now on it
+ * no longer counts toward its address's max_connections_per_ip, so that an
+ * office of browsers behind one NAT address is not refused; the limit holds
+ * for connections nobody has vouched for.  Idempotent. */
+void ws_conn_set_registered(ws_conn *conn);
+bool ws_conn_registered(const ws_conn *conn);
 bool ws_conn_is_secure(const ws_conn *conn);    /* came in on wss:// */
 /* Queues one text message; 0 or a negative errno (-ENOTCONN when closing). */
 int ws_conn_send(ws_conn *conn, const char *data, size_t len);

@@ -12,6 +12,7 @@ struct ws_conn {
   char ip[64];
   char peer[80];
   bool secure;
+  bool registered;
   bool closing;
   uint16_t close_status;
   unsigned sent;
@@ -172,6 +173,16 @@ const char *ws_conn_name(const ws_conn *conn)
 const char *ws_conn_ip(const ws_conn *conn)
 {
   return conn->ip;
+}
+
+void ws_conn_set_registered(ws_conn *conn)
+{
+  conn->registered = true;
+}
+
+bool ws_conn_registered(const ws_conn *conn)
+{
+  return conn->registered;
 }
 
 const char *ws_conn_peer(const ws_conn *conn)

@@ -159,6 +159,30 @@ test('connections_per_ip = 2: the third WebSocket from 127.0.0.1 gets HTTP 503, 
     assert.equal(c2.ws.readyState, WebSocket.OPEN, 'the reload leaves open connections alone');
   }));
 
+test('connections_per_ip = 2: connections the PBX registered do not count, so an office behind one NAT address '
+  + 'gets in; strangers from it are still held to the limit', { timeout: 60000 }, () =>
+  withEnv('limits-per-ip-office', async (env) => {
+    const { gw } = await startPbxAndGateway(env, {
+      domain: DOMAIN, users: USERS, rtcsipd: { overrides: { limits: { connections_per_ip: 2 } } },
+    });
+    // four colleagues, one after the other: each registers, and makes room for the next
+    const office = [];
+    for (const user of ['alice', 'bob', 'carol', 'dave'])
+      office.push(await registered(env, gw, user));
+    // two who never register: the limit's two places
+    const s1 = await tryUpgrade(gw.wsUrl);
+    const s2 = await tryUpgrade(gw.wsUrl);
+    for (const t of [s1, s2]) if (t.ok) env.defer(() => t.ws.terminate());
+    assert.equal(s1.ok && s2.ok, true, 'two unregistered connections fit beside the registered ones');
+    const s3 = await tryUpgrade(gw.wsUrl);
+    if (s3.ok) s3.ws.terminate();
+    assert.equal(s3.status, 503, 'a third unregistered one is refused');
+    for (const c of office) {
+      const r = await c.options(`sip:${DOMAIN}`);
+      assert.equal(r.status, 200, 'every registered connection is still served');
+    }
+  }));
+
 // ---- [limits] max_registrations ----
 
 test('max_registrations = 2: a third binding gets 503 without reaching the PBX; refresh still works; '

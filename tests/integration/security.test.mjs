@@ -281,6 +281,35 @@ test('[limits] max_calls: the call beyond gets 503 with Retry-After, the next af
     assert.equal((await call('c4@max')).status, 200);
   }));
 
+test('[media] ports: with room for 2 calls the third gets 503 with Retry-After before any port is taken, '
+  + 'and the next after a hang-up gets through', { timeout: 60000 }, () => withEnv('security-ports', async (env) => {
+    // 8 ports = 2 calls of 4 (RTP/RTCP pair, ICE port, the pair it may break up)
+    const { gw } = await setup(env, { overrides: { media: { rtp_port_min: 33200, rtp_port_max: 33207 },
+      limits: { max_calls: 100, pending_calls_per_connection: 4 } } });
+    const alice = await client(env, gw, 'alice');
+    const call = async (id) => {
+      const { text } = alice.buildRequest('INVITE', { uri: `sip:echo@${DOMAIN}`, callId: id, cseq: 1, body: sdpBody,
+        headers: { 'Content-Type': 'application/sdp' } });
+      alice.sendRaw(text);
+      return waitFor(() => alice.responses.find((r) => r.get('call-id') === id && r.status >= 200), 5000 * SLOW,
+        { what: `the answer to ${id}` });
+    };
+    const r1 = await call('p1@ports');
+    assert.equal(r1.status, 200);
+    assert.equal((await call('p2@ports')).status, 200);
+    const r3 = await call('p3@ports');
+    assert.equal(r3.status, 503);
+    assert.equal(r3.get('retry-after'), '10');
+    assert.match(r3.get('warning'), /media ports/);
+    await gw.child.waitForOutput(/limits: media ports \(rtp_port_min\.\.rtp_port_max\) \(2\) reached/, 2000);
+    const bye = await alice.request('BYE', { uri: uriOf(r1.get('contact')), to: r1.get('to'), callId: 'p1@ports', cseq: 2,
+      contact: false });
+    assert.equal(bye.status, 200);
+    await waitFor(() => /\[echo-\d+\] call ended/.test(gw.logs()), 5000 * SLOW, { what: 'the first call to end' });
+    await sleep(200);
+    assert.equal((await call('p4@ports')).status, 200);
+  }));
+
 // VmRSS of PID in kB.
 const rssKb = (pid) => Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
 
