@@ -1,7 +1,8 @@
 /* The media engine: see media_engine.h.
  *
- * Messages to a worker go through a GAsyncQueue and wake it with an eventfd
- * in its epoll set.  Events to the main loop go through one queue and an
+ * Messages to a worker go through a queue (a pthread mutex around a list:
+ * pthread, not GLib's futex-based locks, so that ThreadSanitizer sees the
+ * hand-over) and wake it with an eventfd in its epoll set.  Events to the main loop go through one queue and an
  * eventfd watched by a GLib fd source.  A message the caller waits for
  * (REMOVE, SEND_DTMF) carries a flag the worker sets under the worker's
  * mutex and signals with its condition.  Each call has an id: an event names
@@ -11,6 +12,7 @@
 #include "gateway/media_engine.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/epoll.h>
@@ -27,6 +29,54 @@
 #define TICK_US 20000
 
 typedef struct worker worker;
+
+/* A FIFO of items that start with a qlink; one lock taken per push and per
+ * take of everything queued. */
+typedef struct qlink {
+  struct qlink *next;
+} qlink;
+
+typedef struct {
+  pthread_mutex_t lock;
+  qlink *head, *tail;
+} queue;
+
+static void queue_init(queue *q)
+{
+  pthread_mutex_init(&q->lock, NULL);
+  q->head = q->tail = NULL;
+}
+
+static void queue_push(queue *q, qlink *l)
+{
+  l->next = NULL;
+  pthread_mutex_lock(&q->lock);
+  if (q->tail)
+    q->tail->next = l;
+  else
+    q->head = l;
+  q->tail = l;
+  pthread_mutex_unlock(&q->lock);
+}
+
+/* Everything queued, oldest first (follow ->next). */
+static qlink *queue_take_all(queue *q)
+{
+  pthread_mutex_lock(&q->lock);
+  qlink *l = q->head;
+  q->head = q->tail = NULL;
+  pthread_mutex_unlock(&q->lock);
+  return l;
+}
+
+static void queue_clear(queue *q)
+{
+  for (qlink *l = queue_take_all(q), *n; l; l = n) {
+    n = l->next;
+    g_free(l);
+  }
+  pthread_mutex_destroy(&q->lock);
+}
 
 typedef enum {
   EP_WAKE,     /* the worker's eventfd: messages */
@@ -76,6 +126,7 @@ typedef enum {
 } msg_type;
 
 typedef struct {
+  qlink link;                   /* first: the queue's */
   msg_type type;
   media_call *mc;
   bool flag_a, flag_b;          /* from_browser/to_pbx, forward/sending */
@@ -101,6 +152,7 @@ typedef enum {
 } event_type;
 
 typedef struct {
+  qlink link;                   /* first: the queue's */
   event_type type;
   uint64_t call_id;
   bool from_browser;
@@ -116,9 +168,10 @@ struct worker {
   GThread *thread;
   int epfd, wakefd;
   endpoint wake_ep;
-  GAsyncQueue *inbox;
-  GMutex lock;                  /* for the waited-for messages */
-  GCond cond;
+  queue inbox;
+  bool inbox_ready;
+  pthread_mutex_t lock;         /* for the waited-for messages */
+  pthread_cond_t cond;
   unsigned calls;               /* main's count, for the choice of a worker */
   media_call *live;             /* the worker's calls, for the clock */
   gint64 next_tick;
@@ -127,7 +180,7 @@ struct worker {
 struct media_engine {
   worker *workers;
   unsigned n;
-  GAsyncQueue *events;          /* worker -> main */
+  queue events;                 /* worker -> main */
   int eventfd;
   guint event_source;
   GHashTable *calls;            /* id -> media_call, main's */
@@ -140,7 +193,7 @@ static void post_event(media_engine *e, event *ev)
 {
   uint64_t one = 1;
 
-  g_async_queue_push(e->events, ev);
+  queue_push(&e->events, &ev->link);
   (void)!write(e->eventfd, &one, sizeof one);
 }
 
@@ -187,7 +240,9 @@ static gboolean on_events(gint fd, GIOCondition cond, gpointer data)
 
   (void)cond;
   (void)!read(fd, &n, sizeof n);
-  while ((ev = g_async_queue_try_pop(e->events))) {
+  for (qlink *l = queue_take_all(&e->events), *next; l; l = next) {
+    next = l->next;
+    ev = (event *)l;
     media_call *mc = g_hash_table_lookup(e->calls, &ev->call_id);
     if (mc) {
       switch (ev->type) {
@@ -335,10 +390,10 @@ static void handle_msg(worker *w, msg *m)
     break;
   }
   if (m->done) {
-    g_mutex_lock(&w->lock);
+    pthread_mutex_lock(&w->lock);
     *m->done = true;
-    g_cond_broadcast(&w->cond);
-    g_mutex_unlock(&w->lock);
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
   } else {
     g_free(m);
   }
@@ -400,7 +455,9 @@ static gpointer worker_main(gpointer data)
       uint64_t v;
       msg *m;
       (void)!read(w->wakefd, &v, sizeof v);
-      while ((m = g_async_queue_try_pop(w->inbox))) {
+      for (qlink *l = queue_take_all(&w->inbox), *next; l; l = next) {
+        next = l->next;
+        m = (msg *)l;
         if (m->type == MSG_STOP)
           running = false;
         handle_msg(w, m);
@@ -416,7 +473,7 @@ static void post(worker *w, msg *m)
 {
   uint64_t one = 1;
 
-  g_async_queue_push(w->inbox, m);
+  queue_push(&w->inbox, &m->link);
   (void)!write(w->wakefd, &one, sizeof one);
 }
 
@@ -427,10 +484,10 @@ static void post_wait(worker *w, msg *m)
 
   m->done = &done;
   post(w, m);
-  g_mutex_lock(&w->lock);
+  pthread_mutex_lock(&w->lock);
   while (!done)
-    g_cond_wait(&w->cond, &w->lock);
-  g_mutex_unlock(&w->lock);
+    pthread_cond_wait(&w->cond, &w->lock);
+  pthread_mutex_unlock(&w->lock);
 }
 
 static msg *msg_new(media_call *mc, msg_type type)
@@ -453,20 +510,17 @@ static void worker_stop(worker *w)
     g_thread_join(w->thread);
     w->thread = NULL;
   }
-  if (w->inbox) {
-    msg *m;
-    while ((m = g_async_queue_try_pop(w->inbox)))
-      g_free(m);
-    g_async_queue_unref(w->inbox);
-    w->inbox = NULL;
+  if (w->inbox_ready) {
+    queue_clear(&w->inbox);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    w->inbox_ready = false;
   }
   if (w->epfd >= 0)
     close(w->epfd);
   if (w->wakefd >= 0)
     close(w->wakefd);
   w->epfd = w->wakefd = -1;
-  g_mutex_clear(&w->lock);
-  g_cond_clear(&w->cond);
 }
 
 static int worker_start(media_engine *e, worker *w, unsigned index)
@@ -476,9 +530,10 @@ static int worker_start(media_engine *e, worker *w, unsigned index)
 
   w->e = e;
   w->index = index;
-  g_mutex_init(&w->lock);
-  g_cond_init(&w->cond);
-  w->inbox = g_async_queue_new();
+  pthread_mutex_init(&w->lock, NULL);
+  pthread_cond_init(&w->cond, NULL);
+  queue_init(&w->inbox);
+  w->inbox_ready = true;
   w->wake_ep.kind = EP_WAKE;
   w->epfd = epoll_create1(EPOLL_CLOEXEC);
   w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -504,7 +559,7 @@ int media_engine_new(unsigned n_workers, media_engine **ret)
   e->workers = g_new0(worker, n_workers);
   for (unsigned i = 0; i < n_workers; i++)
     e->workers[i].epfd = e->workers[i].wakefd = -1;
-  e->events = g_async_queue_new();
+  queue_init(&e->events);
   e->calls = g_hash_table_new(g_int64_hash, g_int64_equal);
   e->eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (e->eventfd < 0)
@@ -530,10 +585,7 @@ void media_engine_free(media_engine *e)
     g_source_remove(e->event_source);
   if (e->eventfd >= 0)
     close(e->eventfd);
-  event *ev;
-  while ((ev = g_async_queue_try_pop(e->events)))
-    g_free(ev);
-  g_async_queue_unref(e->events);
+  queue_clear(&e->events);
   g_hash_table_destroy(e->calls);
   g_free(e->workers);
   g_free(e);
