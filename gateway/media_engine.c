@@ -105,6 +105,7 @@ struct media_call {
   endpoint ep[3];        /* browser, PBX RTP, PBX RTCP */
   int watched[3];        /* the fd each is watched with, -1: none */
   bool silent_sent;
+  bool removed;          /* by MSG_REMOVE, in the worker's current batch */
   media_call *next_live; /* the worker's list */
   media_call *prev_live;
 };
@@ -287,6 +288,7 @@ static void call_add(worker *w, media_call *mc)
 {
   media_bridge_settings s = mc->settings;
 
+  mc->removed = false;
   s.log_id = mc->log_id;
   s.external_clock = true;
   s.on_dtls = on_browser_dtls;
@@ -327,6 +329,7 @@ static void call_remove(worker *w, media_call *mc, media_call_stats *out)
       media_bridge_get_stats(mc->bridge, &out->bridge);
   }
   g_clear_pointer(&mc->bridge, media_bridge_free);
+  mc->removed = true; /* events already read for it are skipped */
   /* the browser's socket (a fastpath) stays with BM: the caller closes it */
 }
 
@@ -389,6 +392,11 @@ static void handle_msg(worker *w, msg *m)
   case MSG_STOP:
     break;
   }
+}
+
+/* The sender of M waits (post_wait), or M was the worker's to free. */
+static void complete(worker *w, msg *m)
+{
   if (m->done) {
     pthread_mutex_lock(&w->lock);
     *m->done = true;
@@ -431,13 +439,34 @@ static gpointer worker_main(gpointer data)
     gint64 now = g_get_monotonic_time();
     int timeout = w->next_tick > now ? (int)((w->next_tick - now + 999) / 1000) : 0;
     int n = epoll_wait(w->epfd, evs, EPOLL_BATCH, timeout);
-    bool wake = false;
+    qlink *handled = NULL;
 
+    /* Messages first: the keys (MSG_SRTP) of a call are posted before the
+     * DTLS flight that lets the browser send (dtls.c holds it back until
+     * on_connected has run), so its first packets, in the same batch as
+     * the message, find them.  A call removed here is skipped below; its
+     * remover is told only after the batch (it frees the call then). */
     for (int i = 0; i < n; i++) {
       endpoint *ep = evs[i].data.ptr;
+      if (ep->kind != EP_WAKE)
+        continue;
+      uint64_t v;
+      (void)!read(w->wakefd, &v, sizeof v);
+      handled = queue_take_all(&w->inbox);
+      for (qlink *l = handled; l; l = l->next) {
+        msg *m = (msg *)l;
+        if (m->type == MSG_STOP)
+          running = false;
+        handle_msg(w, m);
+      }
+      break;
+    }
+    for (int i = 0; i < n; i++) {
+      endpoint *ep = evs[i].data.ptr;
+      if (ep->kind != EP_WAKE && ep->mc->removed)
+        continue;
       switch (ep->kind) {
       case EP_WAKE:
-        wake = true;
         break;
       case EP_BROWSER:
         browser_media_drain(ep->mc->bm);
@@ -451,17 +480,9 @@ static gpointer worker_main(gpointer data)
       }
     }
     tick(w, g_get_monotonic_time());
-    if (wake) {
-      uint64_t v;
-      msg *m;
-      (void)!read(w->wakefd, &v, sizeof v);
-      for (qlink *l = queue_take_all(&w->inbox), *next; l; l = next) {
-        next = l->next;
-        m = (msg *)l;
-        if (m->type == MSG_STOP)
-          running = false;
-        handle_msg(w, m);
-      }
+    for (qlink *l = handled, *next; l; l = next) {
+      next = l->next;
+      complete(w, (msg *)l);
     }
   }
   return NULL;

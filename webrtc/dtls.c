@@ -70,6 +70,12 @@ struct dtls_session {
   guint timer;
   unsigned depth; /* nesting of our entry points, for a free inside a callback */
   bool freed;
+  /* During a handshake step, what OpenSSL writes is held and sent after
+   * it: the flight that completes the handshake (the server's Finished)
+   * then leaves only once on_connected has installed the keys, so that the
+   * peer's first SRTP packet, which may follow it at once, finds them. */
+  bool holding;
+  GPtrArray *held; /* GBytes */
 };
 
 /* ---- fingerprints ---- */
@@ -257,8 +263,13 @@ static int bio_write(BIO *b, const char *data, int len)
 
   if (len <= 0)
     return 0;
-  if (!s->freed && s->cb.send)
+  if (s->holding) {
+    if (!s->held)
+      s->held = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    g_ptr_array_add(s->held, g_bytes_new(data, (gsize)len));
+  } else if (!s->freed && s->cb.send) {
     s->cb.send(s->user, (const uint8_t *)data, (size_t)len);
+  }
   return len;
 }
 
@@ -350,10 +361,25 @@ static void timer_rearm(dtls_session *s)
   s->timer = g_timeout_add(ms, on_timer, s);
 }
 
+static void send_held(dtls_session *s)
+{
+  if (!s->held)
+    return;
+  for (guint i = 0; i < s->held->len; i++) {
+    gsize len;
+    const uint8_t *data = g_bytes_get_data(g_ptr_array_index(s->held, i), &len);
+    if (!s->freed && s->cb.send)
+      s->cb.send(s->user, data, len);
+  }
+  g_ptr_array_set_size(s->held, 0);
+}
+
 static void session_destroy(dtls_session *s)
 {
   timer_stop(s);
   SSL_free(s->ssl); /* frees the BIO */
+  if (s->held)
+    g_ptr_array_unref(s->held);
   g_free(s);
 }
 
@@ -378,6 +404,8 @@ static void fail(dtls_session *s, const char *why)
     return;
   s->state = ST_FAILED;
   timer_stop(s);
+  s->holding = false;
+  send_held(s); /* an alert OpenSSL wrote: before on_failed may free us */
   if (SSL_is_init_finished(s->ssl) && !s->freed)
     SSL_shutdown(s->ssl); /* close_notify: the peer stops waiting for us */
   ERR_clear_error();
@@ -473,11 +501,14 @@ static void drive(dtls_session *s)
 
   ERR_clear_error();
   if (s->state == ST_HANDSHAKE) {
+    s->holding = true;
     r = SSL_do_handshake(s->ssl);
     if (r == 1)
       finish(s);
     else
       check_ssl_error(s, r);
+    s->holding = false;
+    send_held(s);
   } else if (s->state == ST_AWAIT_FINGERPRINT || s->state == ST_CONNECTED) {
     /* retransmitted Finished, alerts, close_notify; application data (none
      * is expected: no data channel) is read and dropped */

@@ -48,6 +48,9 @@ typedef struct {
  * the session; keys are valid during the call only (copy them, e.g. into
  * srtp_leg_new) and are wiped afterwards.  After on_connected, on_failed can
  * still come once, when the peer ends the association (close_notify, alert).
+ * The flight that completes the handshake goes out after on_connected
+ * returns (the keys are in place before the peer can use them); freeing
+ * the session in on_connected drops it.
  * WHY is "fingerprint mismatch", "handshake timed out", DTLS_CLOSED_BY_PEER,
  * "no SRTP profile negotiated", or OpenSSL's reason ("sslv3 alert bad
  * certificate", ...). */
