@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <glib.h>
 #include <glib-unix.h>
 #include <sofia-sip/su.h>
@@ -177,10 +178,37 @@ static gboolean on_reload(gpointer user)
   return G_SOURCE_CONTINUE;
 }
 
+/* File descriptors a call holds at most: its WebSocket, libnice's socket
+ * and the worker's own for the ICE pair, RTP and RTCP toward the PBX. */
+#define FDS_PER_CALL 5
+
+/* The soft limit on open files up to the hard one (systemd's unit sets
+ * both; a shell often leaves the soft one at 1024), and a warning when even
+ * that cannot hold [limits] max_calls. */
+static void raise_fd_limit(const config *c)
+{
+  struct rlimit rl;
+
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+    return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+      (void)getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  rlim_t need = (rlim_t)c->max_calls * FDS_PER_CALL + 256;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+    log_msg(LOG_WARNING, "open files are limited to %llu: fewer than [limits] max_calls = %u calls need (%llu); "
+            "raise LimitNOFILE (or ulimit -n)", (unsigned long long)rl.rlim_cur, c->max_calls,
+            (unsigned long long)need);
+}
+
 static int start(daemon_state *d)
 {
   const config *c = d->cfg;
   int r;
+
+  raise_fd_limit(c);
 
   if (c->wss.port && !c->tls_certificate) {
     r = selfsigned_generate(c->advertised_address, &d->cert_pem, &d->key_pem);
