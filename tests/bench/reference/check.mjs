@@ -12,6 +12,8 @@
 // Prints, for each call, the page's timeline (answer -> ICE -> DTLS connected).
 //
 //   node tests/bench/reference/check.mjs      (root: it runs in a loopback-only network namespace)
+//   REFERENCE_VERBOSE=1: Kamailio and rtpengine log everything (SDP included);
+//   REFERENCE_KEEP_LOGS=DIR: the logs and configs are copied to DIR at the end, even on success.
 //
 // Not a meson test: needs packaging/install-deps.sh --bench.  Exit 0 when all is well.
 import { runInLoopbackNetns, startWebServer, launchChromium, withAgentPage } from '../../browser/lib/browser.mjs';
@@ -21,6 +23,8 @@ import { runInLoopbackNetns, startWebServer, launchChromium, withAgentPage } fro
 await runInLoopbackNetns();
 
 const { default: assert } = await import('node:assert/strict');
+const { default: fs } = await import('node:fs');
+const { default: path } = await import('node:path');
 const { withEnv, waitFor, LOOPBACK } = await import('../../lib/harness.mjs');
 const { DOMAIN, sipFrames } = await import('../../browser/lib/steps.mjs');
 const {
@@ -129,6 +133,13 @@ function checkMedia(r, what) {
 }
 
 await withEnv('bench-reference-check', async (env) => {
+  if (process.env.REFERENCE_KEEP_LOGS) {
+    const dest = path.resolve(process.env.REFERENCE_KEEP_LOGS);
+    env.defer(() => {
+      fs.cpSync(env.dir, dest, { recursive: true });
+      log(`logs copied to ${dest}`);
+    });
+  }
   // ---- the far end, the registrar, the reference, the browser
   const uas = await startSippUas(env, 'call_uas_answer.xml', { RING_MS: 200, HOLD_MS: 0, BYE_TIMEOUT_MS: 40000 });
   const kam = await env.startKamailio({ domain: DOMAIN, users: [ALICE], sippRoutes: [{ user: 'sipp', port: uas.port }] });
