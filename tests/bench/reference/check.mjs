@@ -142,7 +142,10 @@ await withEnv('bench-reference-check', async (env) => {
   }
   // ---- the far end, the registrar, the reference, the browser
   const uas = await startSippUas(env, 'call_uas_answer.xml', { RING_MS: 200, HOLD_MS: 0, BYE_TIMEOUT_MS: 40000 });
-  const kam = await env.startKamailio({ domain: DOMAIN, users: [ALICE], sippRoutes: [{ user: 'sipp', port: uas.port }] });
+  const ringing = await startSippUas(env, 'call_uas_cancel.xml', { CANCEL_TIMEOUT_MS: 60000 }, 90);
+  const BOB = { username: 'bob', password: `pw-${Math.random().toString(36).slice(2, 10)}` };
+  const kam = await env.startKamailio({ domain: DOMAIN, users: [ALICE, BOB],
+    sippRoutes: [{ user: 'sipp', port: uas.port }, { user: 'sippcancel', port: ringing.port }] });
   const ref = await startReference(env, { pbxHost: LOOPBACK, pbxPort: kam.port, domain: DOMAIN,
     rtpPortMin: RTP_PORTS[0], rtpPortMax: RTP_PORTS[1], children: 2 });
   const pids = ref.pids();
@@ -255,6 +258,45 @@ await withEnv('bench-reference-check', async (env) => {
     log('2. SIPp got a plain RTP/AVP answer');
     await agent.call('jssipStop');
   });
+  // ---- 3. browser -> SIPp, cancelled while ringing
+  await withAgentPage(browser, web, 'reference-cancel', async (agent) => {
+    await startAndRegister(agent, 'jssip', gw);
+    await placeCall(agent, 'jssip', `sip:sippcancel@${DOMAIN}`);
+    await waitFor(async () => sipFrames(await agent.frames()).find((m) => m.dir === 'in' && m.isResponse &&
+      m.status === 180), 15000, { interval: 50, what: 'the 180 to reach the page' });
+    const invite = sipFrames(await agent.frames()).find((m) => m.dir === 'out' && m.method === 'INVITE');
+    const callId = invite.get('call-id');
+    assert.ok(await rtpengineHolds(ref, callId), 'rtpengine holds the ringing call');
+    await agent.call('jssipHangup');
+    const end = await waitFor(async () => endOf(await callEvents(agent, 'jssip'), 'jssip'), 8000,
+      { interval: 50, what: 'the cancelled call to end' });
+    assert.equal(end.cause, 'Canceled', JSON.stringify(end));
+    const final = await waitFor(async () => sipFrames(await agent.frames()).find((m) => m.dir === 'in' && m.isResponse &&
+      m.status >= 300 && /INVITE$/.test(m.get('cseq'))), 5000, { interval: 50, what: 'the final response to the INVITE' });
+    assert.equal(final.status, 487, 'the cancelled INVITE\'s final response');
+    await waitFor(async () => !(await rtpengineHolds(ref, callId)), 5000,
+      { interval: 100, what: 'rtpengine to delete the call after the CANCEL' });
+    const s = await sippDone(ringing, 'cancelled call', 10000);
+    assert.deepEqual(sippRequests(s.trace).map((e) => e.msg.method), ['INVITE', 'CANCEL', 'ACK'], sippSummary(s.trace));
+    log('3. JsSIP cancelled while SIPp rang: 487 to the page, CANCEL at SIPp, rtpengine no longer holds the call');
+    await agent.call('jssipStop');
+  });
+
+  // ---- 4. a browser that is gone
+  await withAgentPage(browser, web, 'reference-gone', async (agent) => {
+    await agent.call('jssipStart', { url: ref.wsUrl, uri: `sip:bob@${DOMAIN}`, password: BOB.password });
+    const reg = await agent.waitForEvent('jssip', ['registered', 'registrationFailed', 'disconnected'], 15000);
+    assert.equal(reg.type, 'registered', `bob's REGISTER through the reference: ${JSON.stringify(reg)}`);
+    await agent.page.close(); // its WebSocket goes, its registration stays at the PBX
+    await new Promise((r) => setTimeout(r, 500));
+    const r = await env.runSipp({
+      scenario: 'it_call_uac_fail.xml', remote: `${LOOPBACK}:${kam.port}`, args: ['-s', 'bob'],
+      vars: { DOMAIN, EXPECT: 480, EXPECT_ALT: 410, ANSWER_TIMEOUT_MS: 10000 }, timeoutSec: 15,
+    });
+    assert.equal(r.code, 0, `SIPp's call to bob, who is gone, fails 480/410:\n${block(r.errors)}\n${sippSummary(sippTrace(r.messages))}`);
+    log(`4. SIPp called bob (page gone): ${r.responses.filter((c) => c >= 200).join(', ')} from the reference`);
+  });
+
   assert.equal((await ref.calls()).length, 0, 'rtpengine holds no call at the end');
-  log('check.mjs: the reference gateway works (both directions)');
+  log('check.mjs: the reference gateway works (both directions, CANCEL, a browser that is gone)');
 });
