@@ -68,20 +68,6 @@ function rssKiB(pid) {
   }
 }
 const sum = (pids, f) => pids.reduce((a, p) => a + f(p), 0);
-// Kamailio forks: the group of the PID file's process
-function kamailioPids(mainPid) {
-  const out = [mainPid];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-      if (Number(f[1]) === mainPid) out.push(Number(d)); // ppid
-    } catch { /* gone */ }
-  }
-  return out;
-}
-
 // The load generator's latest progress line.
 function progress(child) {
   const lines = child.output.split('\n').filter((l) => /^loadgen: +\d+s started/.test(l));
@@ -108,9 +94,9 @@ async function startGateway(env, which, kam, n) {
     return { wsUrl: gw.wsUrl, pids: () => [gw.child.pid], main: gw.child.pid };
   }
   const { startReference } = await import('../reference/reference.mjs');
-  const ref = await startReference(env, { pbxHost: '127.0.0.1', pbxPort: kam.port, rtpPortMin: 30000,
-    rtpPortMax: 30000 + Math.max(4 * n + 200, 1000), domain: DOMAIN });
-  return { wsUrl: ref.wsUrl, pids: () => ref.pids(), main: null };
+  const ref = await startReference(env, { pbxHost: '127.0.0.1', pbxPort: kam.port, rtpPortMin: 10000,
+    rtpPortMax: 10000 + Math.max(4 * n + 200, 1000), domain: DOMAIN });
+  return { wsUrl: ref.wsUrl, pids: () => ref.pids().all, main: null };
 }
 
 async function runOne(which, n, { rate = RATE, windowS = WINDOW_S, perf = false, holdS } = {}) {
