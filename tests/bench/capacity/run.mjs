@@ -88,7 +88,10 @@ async function startGateway(env, which, kam, n) {
       overrides: {
         general: { log_level: 'notice' },
         media: { rtp_port_min: 20000, rtp_port_max: 20000 + Math.max(4 * n + 200, 1000) },
-        limits: { max_calls: Math.max(n + 100, 1000), max_registrations: Math.max(n + 100, 10000) },
+        // every client comes from 127.0.0.1: while the ramp outpaces the
+        // registrations, more than the default 100 are not registered yet
+        limits: { max_calls: Math.max(n + 100, 1000), max_registrations: Math.max(n + 100, 10000),
+          connections_per_ip: Math.max(n + 100, 100), pending_calls_per_ip: Math.max(n + 100, 32) },
       },
     });
     return { wsUrl: gw.wsUrl, pids: () => [gw.child.pid], main: gw.child.pid };

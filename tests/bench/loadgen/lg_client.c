@@ -759,6 +759,7 @@ static void on_message(lg_client *c, const char *text, size_t len)
 
 static void on_established(lg_client *c)
 {
+  clear_timer(c); /* the connect timeout */
   if (c->cfg->do_register) {
     send_register(c, NULL);
     c->timer = g_timeout_add(c->cfg->setup_timeout_ms, on_setup_timeout, c);
