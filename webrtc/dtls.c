@@ -229,6 +229,9 @@ int dtls_identity_new(dtls_identity **ret)
       SSL_CTX_set_tlsext_use_srtp(id->ctx, DEFAULT_SRTP_PROFILES) != 0) /* 0 is success */
     goto fail;
   SSL_CTX_set_options(id->ctx, SSL_OP_NO_QUERY_MTU | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
+  /* the record buffers (about 16 KiB each way) are freed while idle: a call
+   * sends a DTLS record only in its handshake and at its end */
+  SSL_CTX_set_mode(id->ctx, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_verify(id->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
   SSL_CTX_set_cert_verify_callback(id->ctx, verify_certificate, NULL);
   SSL_CTX_set_read_ahead(id->ctx, 1);
