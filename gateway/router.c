@@ -3,7 +3,9 @@
 #include "gateway/router.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
@@ -50,6 +52,7 @@ typedef struct {
 
 struct router {
   const config *cfg;
+  unsigned long rss_idle_kib; /* the process's RSS before any call */
   const dtls_identity *dtls_id;
   struct media_engine *engine;
   GPtrArray *calls;       /* echo_call: calls rtcsipd answers itself */
@@ -805,6 +808,18 @@ static gboolean on_expire_tick(gpointer user)
   return G_SOURCE_CONTINUE;
 }
 
+/* The process's resident memory (KiB), 0 when unknown. */
+static unsigned long rss_kib(void)
+{
+  g_autofree char *text = NULL;
+  unsigned long size, resident;
+
+  if (!g_file_get_contents("/proc/self/statm", &text, NULL, NULL) ||
+      sscanf(text, "%lu %lu", &size, &resident) != 2)
+    return 0;
+  return resident * (unsigned long)(sysconf(_SC_PAGESIZE) / 1024);
+}
+
 router *router_new(const config *cfg, const dtls_identity *dtls_id, struct media_engine *engine)
 {
   router *r = g_new0(router, 1);
@@ -812,6 +827,7 @@ router *router_new(const config *cfg, const dtls_identity *dtls_id, struct media
   r->cfg = cfg;
   r->dtls_id = dtls_id;
   r->engine = engine;
+  r->rss_idle_kib = rss_kib();
   r->calls = g_ptr_array_new();
   r->pbx_calls = g_ptr_array_new();
   r->bindings = bindings_new();
@@ -835,11 +851,19 @@ void router_set_config(router *r, const config *cfg)
 
 char *router_status(router *r)
 {
-  return g_strdup_printf("%u connections, %u registered, %u pending, %u calls",
-                         r->edge ? ws_edge_connection_count(r->edge) : 0,
-                         bindings_active_count(r->bindings, g_get_monotonic_time()),
-                         g_hash_table_size(r->to_pbx) + g_hash_table_size(r->to_browser),
-                         r->pbx_calls->len + r->calls->len);
+  unsigned calls = r->pbx_calls->len + r->calls->len;
+  unsigned long rss = rss_kib();
+  GString *s = g_string_new(NULL);
+
+  g_string_printf(s, "%u connections, %u registered, %u pending, %u calls, RSS %lu KiB",
+                  r->edge ? ws_edge_connection_count(r->edge) : 0,
+                  bindings_active_count(r->bindings, g_get_monotonic_time()),
+                  g_hash_table_size(r->to_pbx) + g_hash_table_size(r->to_browser), calls, rss);
+  /* the memory calls (and their connections) take: what the process has
+   * grown by since it started, per call */
+  if (calls && rss > r->rss_idle_kib)
+    g_string_append_printf(s, " (%lu KiB per call)", (rss - r->rss_idle_kib) / calls);
+  return g_string_free(s, FALSE);
 }
 
 void router_free(router *r)

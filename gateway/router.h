@@ -37,5 +37,7 @@ void router_set_config(router *r, const config *cfg);
 extern const ws_edge_callbacks router_ws_callbacks;
 extern const pbx_callbacks router_pbx_callbacks;
 
-/* "3 connections, 2 registered, 0 pending, 1 calls" */
+/* "3 connections, 2 registered, 0 pending, 1 calls, RSS 9120 KiB (310 KiB per
+ * call)": the GET /healthz body and the systemd STATUS= line; the memory a
+ * call takes is what the process grew by since it started, per call */
 char *router_status(router *r);

@@ -112,6 +112,14 @@ test('50 clients call SIPp through rtcsipd and Kamailio: media both ways, nothin
     const before = holdings(gw.child.pid);
 
     const child = await runLoadgen(env, gw, ['--target', `sip:sipp@${DOMAIN}`]);
+    // with every call up, rtcsipd says what a call costs in memory
+    await child.waitForOutput(new RegExp(`up ${CALLS}, done 0`), 30000 * SLOW, 'every call up');
+    const health = await (await fetch(`http://127.0.0.1:${gw.ports.ws}/healthz`)).text();
+    const m = health.match(new RegExp(`${CALLS} calls, RSS (\\d+) KiB \\((\\d+) KiB per call\\)`));
+    assert.ok(m, `GET /healthz reports the calls and their memory: ${health}`);
+    // measured about 250 KiB (libnice, OpenSSL, the WebSocket, the call);
+    // a call that kept its packets or buffers would show as megabytes
+    assert.ok(Number(m[2]) < 1024, `memory per call bounded: ${m[2]} KiB`);
     const r = await report(env, child);
     assert.equal(r.direction, 'outgoing');
     assertReport(r, child);

@@ -11,7 +11,7 @@ import { SipWsClient } from '../lib/sipclient.mjs';
 
 const PYTHON = process.env.PYTHON3 || 'python3';
 const WATCHDOG_USEC = 2000000;
-const STATUS_RE = /^\d+ connections, \d+ registered, \d+ pending, \d+ calls$/;
+const STATUS_RE = /^\d+ connections, \d+ registered, \d+ pending, \d+ calls, RSS \d+ KiB( \(\d+ KiB per call\))?$/;
 
 // The notification socket: { child, path, all() }.  all() returns every
 // message so far: { t: ms (monotonic, when received), pid: the sender's,
