@@ -8,6 +8,10 @@
 #include "config/log.h"
 #include "webrtc/demux.h"
 
+/* DTLS datagrams held while ICE has no pair to send them on: rtcsipd's
+ * flights are 5 or 6 datagrams; the newest are kept. */
+#define HELD_MAX 16
+
 struct browser_leg {
   ice_agent *ice;
   dtls_session *dtls;
@@ -25,13 +29,24 @@ struct browser_leg {
   browser_leg_handoff handoff;
   void *handoff_user;
   char *log_id;
+  /* DTLS that ICE could not send yet (oldest first) */
+  GBytes *held[HELD_MAX];
+  unsigned n_held;
 };
+
+static void held_clear(browser_leg *leg)
+{
+  for (unsigned i = 0; i < leg->n_held; i++)
+    g_bytes_unref(leg->held[i]);
+  leg->n_held = 0;
+}
 
 static void leg_fail(browser_leg *leg, const char *why)
 {
   if (leg->failed)
     return;
   leg->failed = true;
+  held_clear(leg);
   if (leg->media)
     browser_media_set_srtp(leg->media, NULL); /* no media after a failure */
   if (strcmp(why, DTLS_CLOSED_BY_PEER) == 0)
@@ -57,6 +72,14 @@ static void on_ice_state(void *user, ice_state state)
   browser_leg *leg = user;
 
   if (state == ICE_CONNECTED) {
+    /* what DTLS said before there was a pair: the answer to the browser's
+     * early ClientHello (see on_dtls_send) */
+    for (unsigned i = 0; i < leg->n_held; i++) {
+      gsize len;
+      const uint8_t *d = g_bytes_get_data(leg->held[i], &len);
+      (void)ice_agent_send(leg->ice, d, len); /* lost: DTLS retransmits */
+    }
+    held_clear(leg);
     if (leg->role == DTLS_ROLE_CLIENT)
       dtls_session_start(leg->dtls); /* no-op after the first time */
   } else if (state == ICE_FAILED) {
@@ -105,11 +128,25 @@ void browser_leg_feed_dtls(browser_leg *leg, const uint8_t *data, size_t len)
 
 /* ---- DTLS ---- */
 
+/* The browser sends its ClientHello as soon as ITS ICE is connected, which
+ * comes before ours: the browser's check to us succeeds (libnice answers it
+ * and passes on the datagrams of that source), but our agent is connected
+ * only once its own check (with the nomination) has succeeded; in a call
+ * from the PBX even before rtcsipd has the browser's answer.  What DTLS
+ * sends before then ICE cannot send (-ENOTCONN): it is held, and sent the
+ * moment ICE is connected, not one DTLS retransmission timeout later. */
 static void on_dtls_send(void *user, const uint8_t *data, size_t len)
 {
   browser_leg *leg = user;
 
-  (void)ice_agent_send(leg->ice, data, len); /* lost: DTLS retransmits */
+  if (ice_agent_send(leg->ice, data, len) != -ENOTCONN || leg->failed)
+    return; /* sent, or lost: DTLS retransmits */
+  if (leg->n_held == HELD_MAX) {
+    g_bytes_unref(leg->held[0]);
+    memmove(leg->held, leg->held + 1, (HELD_MAX - 1) * sizeof leg->held[0]);
+    leg->n_held--;
+  }
+  leg->held[leg->n_held++] = g_bytes_new(data, len);
 }
 
 static void on_dtls_connected(void *user, const dtls_srtp_keys *keys)
@@ -201,6 +238,7 @@ void browser_leg_free(browser_leg *leg)
   g_clear_pointer(&leg->dtls, dtls_session_free);
   g_clear_pointer(&leg->media, browser_media_free); /* before the agent it borrows */
   g_clear_pointer(&leg->ice, ice_agent_free);
+  held_clear(leg);
   g_free(leg->log_id);
   g_free(leg);
 }

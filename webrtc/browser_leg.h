@@ -3,7 +3,9 @@
  * (srtp.h) in its per-packet half (browser_media.h).  Datagrams from ICE are
  * demultiplexed (demux.h): DTLS goes to the session, SRTP/SRTCP is
  * unprotected in place and handed to the media sink as plaintext; STUN is
- * libnice's.  Always rtcp-mux: RTCP rides the same pair.
+ * libnice's.  Always rtcp-mux: RTCP rides the same pair.  What DTLS sends
+ * before ICE has a selected pair (the answer to a browser's ClientHello that
+ * came first) is held and sent as soon as ICE is connected.
  *
  * Events go up through browser_leg_callbacks (the call); media goes to the
  * sink set with browser_leg_set_sink() (the bridge).  The leg runs on the

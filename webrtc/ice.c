@@ -259,13 +259,26 @@ int ice_agent_new(const ice_settings *settings, const ice_callbacks *callbacks,
                                settings->filter->n_deny * sizeof(config_network));
   }
 
-  /* Regular nomination (RFC 8445 has no aggressive one); no trickle.  No
-   * consent freshness nor keepalive checks in libnice: once media flows, the
-   * media worker reads the pair (ice_agent_fastpath_open) and the answers to
-   * libnice's checks would never reach it.  The browser's own consent checks
-   * are answered there; silence ends the call through the media timeout. */
+  /* Controlling (rtcsipd offered: a call from the PBX): aggressive
+   * nomination, USE-CANDIDATE in every check, so that the first check that
+   * succeeds selects its pair.  Regular nomination would wait for a pacing
+   * tick (Ta, 20 ms) to see the check succeed, one more to decide (the
+   * stopping criterion), and a third to send the check with USE-CANDIDATE:
+   * about 60 ms on 127.0.0.1 instead of 20, and the browser, which sends its
+   * ClientHello as soon as its own check succeeds, waits for our DTLS that
+   * long.  A better pair that succeeds later is still nominated and
+   * selected (on_selected again); browsers as controlled agents take
+   * USE-CANDIDATE in any check (RFC 5245 8.1.1.2; RFC 8445 keeps regular
+   * nomination only, and a controlled agent must accept both).
+   * Controlled (rtcsipd answered): the browser nominates; the mode is ours
+   * only for a role conflict.  No trickle.  No consent freshness nor
+   * keepalive checks in libnice: once media flows, the media worker reads
+   * the pair (ice_agent_fastpath_open) and the answers to libnice's checks
+   * would never reach it.  The browser's own consent checks are answered
+   * there; silence ends the call through the media timeout. */
   a->nice = nice_agent_new_full(a->context, NICE_COMPATIBILITY_RFC5245,
-                                NICE_AGENT_OPTION_REGULAR_NOMINATION);
+                                settings->controlling ? NICE_AGENT_OPTION_NONE
+                                                      : NICE_AGENT_OPTION_REGULAR_NOMINATION);
   g_object_set(a->nice,
                "controlling-mode", (gboolean)settings->controlling,
                "upnp", FALSE,

@@ -12,6 +12,8 @@
 //   - a call from SIPp (call_uac.xml) to alice: the WebRTC offer the page
 //     gets, the page answers, media both ways, BYE from SIPp -> the page's
 //     session ends;
+//   - in both: the page's DTLS connected within DTLS_WITHIN_MS of the SIP
+//     answer (the page's peer connection states against its SIP frames);
 //   - CANCEL while SIPp rings (call_uas_cancel.xml): 487 to the browser;
 //   - 486 from SIPp (call_uas_reject.xml): the browser's call fails, Busy;
 //   - the page closed mid-call: SIPp gets the BYE within 2 s (SIPp's scenario
@@ -46,6 +48,15 @@ const RTP_PORTS = [22000, 22999]; // rtcsipd's [media] rtp_port_min/max here (ec
 const BYE_WITHIN_MS = 2000 * SLOW; // a closed page: SIPp has the BYE within this
 const INCOMING_HOLD_MS = 9000; // a call from SIPp lasts this long after the ACK, then SIPp hangs up
 const TEST_TIMEOUT = 60000 * SLOW;
+// The page's DTLS is connected at most this long after the SIP answer (its
+// own 200 in a call from the PBX, rtcsipd's in a call from the page).  On
+// 127.0.0.1 it takes 20-60 ms: one libnice pacing tick (Ta, 20 ms) before
+// rtcsipd's first check, the check, the DTLS flights.  It took 250-275 ms
+// when rtcsipd dropped its answer to the browser's early ClientHello
+// (ICE not connected yet on its side) and waited for its DTLS retransmission
+// timer (250 ms): a bound below 250 ms fails that; 150 ms leaves the rest
+// for a loaded 2-core machine.
+const DTLS_WITHIN_MS = 150 * SLOW;
 const LIBS = [
   { lib: 'jssip', name: 'JsSIP' },
   { lib: 'sipjs', name: 'SIP.js' },
@@ -268,6 +279,56 @@ function checkInviteAtSipp(tr, pageInvite, what) {
   return m;
 }
 
+// When the media of the page's call CALLID (rtcsipd's NAME) became ready,
+// against the SIP answer: for a call from the PBX the page's 200 to rtcsipd's
+// INVITE (when the page sent it), for a call from the page rtcsipd's 200 (when
+// the page got it).  In the page: its peer connection's ICE connected, its
+// DTLS transport connected, its connection state connected (tap.js); in
+// rtcsipd's log (when its lines came out): ICE connected, the pair selected,
+// DTLS done ("browser media ready").  Returns those times in ms after the
+// answer (null: not seen), waiting at most MS for the page's DTLS.
+async function mediaTiming(agent, gw, name, callId, ms = 5000 * SLOW) {
+  const msgs = sipFrames(await agent.frames());
+  const answer = msgs.find((m) => m.isResponse && m.status === 200 && m.get('call-id') === callId &&
+    /\bINVITE$/.test(m.get('cseq')));
+  assert.ok(answer, `the 200 to the INVITE ${callId} went over the page's WebSocket:\n${trace(msgs)}`);
+  const states = await waitFor(async () => {
+    const all = await agent.pcStates();
+    const last = all.length ? all[all.length - 1].pc : 0; // the call's: the newest peer connection
+    const mine = all.filter((e) => e.pc === last);
+    return mine.some((e) => e.kind === 'dtls' && e.state === 'connected') ? mine : null;
+  }, ms, { interval: 20, what: 'the page\'s DTLS transport to be connected' });
+  const first = (kind, re) => {
+    const e = states.find((x) => x.kind === kind && re.test(x.state));
+    return e ? Math.round((e.t - answer.t) * 10) / 10 : null;
+  };
+  // rtcsipd's line comes out when the page's DTLS is done, or just before;
+  // its time is when the harness read it: an upper bound
+  await waitFor(() => new RegExp(`\\[${name}\\] browser media ready`).test(gw.child.output), 2000 * SLOW,
+    { interval: 20, what: 'rtcsipd to log its DTLS done' }).catch(() => null);
+  const daemon = (re) => {
+    const m = new RegExp(`^.*\\[${name}\\] ${re.source}.*$`, 'm').exec(gw.child.output);
+    const t = m && gw.child.timeOf(m.index);
+    return t ? Math.round((t - answer.t) * 10) / 10 : null;
+  };
+  if (process.env.RTCSIPD_TIMING_TRACE) {
+    const re = new RegExp(process.env.RTCSIPD_TIMING_TRACE === 'all' ? '^.+$' : `^.*\\[${name}\\].*$`, 'mg');
+    const lines = [];
+    for (let m; (m = re.exec(gw.child.output));) lines.push(`${(gw.child.timeOf(m.index) - answer.t).toFixed(1)} ${m[0]}`);
+    for (const e of states) lines.push(`${(e.t - answer.t).toFixed(1)} page ${e.kind} ${e.state}`);
+    for (const m of msgs) lines.push(`${(m.t - answer.t).toFixed(1)} page ${m.dir} ${m.isResponse ? m.status : m.method} ${m.get('cseq')}`);
+    console.log(lines.sort((a, b) => parseFloat(a) - parseFloat(b)).join('\n'));
+  }
+  return {
+    pageIce: first('ice', /^(connected|completed)$/),
+    pageDtls: first('dtls', /^connected$/),
+    pageConnected: first('connection', /^connected$/),
+    daemonIce: daemon(/ice \S+ -> connected/),
+    daemonPair: daemon(/ice selected pair/),
+    daemonDtls: daemon(/browser media ready/),
+  };
+}
+
 // ---------------------------------------------------------------------------
 // Browser -> SIPp: media, BYE from the browser.
 
@@ -287,6 +348,10 @@ for (const { lib, name: LIB } of LIBS) {
           m.get('call-id') === invite.get('call-id')).map((m) => m.status);
         assert.equal(early[0], 100, `${LIB}: 100 Trying from rtcsipd first (got ${early})`);
         assert.ok(early.includes(180), `${LIB}: SIPp's 180 relayed to the page (got ${early})`);
+        const timing = await mediaTiming(agent, gw, name, invite.get('call-id'));
+        t.diagnostic(`${LIB} media ready, ms after rtcsipd's 200: ${JSON.stringify(timing)}`);
+        assert.ok(timing.pageDtls <= DTLS_WITHIN_MS, `${LIB}: the page's DTLS connected ${timing.pageDtls} ms ` +
+          `after rtcsipd's 200 (at most ${DTLS_WITHIN_MS}): ${JSON.stringify(timing)}\n${block(callLog(gw, name))}`);
 
         const media = await checkMedia(t, agent, lib, gw, name, LIB);
 
@@ -345,6 +410,10 @@ for (const { lib, name: LIB } of LIBS) {
         const r = await callOutcome(agent, lib, 15000 * SLOW);
         assert.equal(r.outcome, 'confirmed', `${LIB}: the answered call: ${JSON.stringify(r.e)}\n` +
           `${await pageInfo(agent, lib, gw, name)}`);
+        const timing = await mediaTiming(agent, gw, name, inc.callId);
+        t.diagnostic(`${LIB} media ready, ms after the page's 200: ${JSON.stringify(timing)}`);
+        assert.ok(timing.pageDtls <= DTLS_WITHIN_MS, `${LIB}: the page's DTLS connected ${timing.pageDtls} ms ` +
+          `after its 200 (at most ${DTLS_WITHIN_MS}): ${JSON.stringify(timing)}\n${block(callLog(gw, name))}`);
 
         const media = await checkMedia(t, agent, lib, gw, name, LIB,
           { timeoutMs: Math.min(MEDIA_TIMEOUT_MS, INCOMING_HOLD_MS - 1500) });

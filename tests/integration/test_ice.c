@@ -225,6 +225,24 @@ static void test_connect_and_exchange(void) {
   run_for(50);
 }
 
+/* The controlling agent (rtcsipd in a call from the PBX) nominates in its
+ * first check (aggressive nomination): connected one pacing tick (Ta,
+ * 20 ms) after its checks start, plus a round trip.  Regular nomination
+ * takes three ticks (the check, the stopping criterion, the check with
+ * USE-CANDIDATE): 60 ms at the least, as timers never fire early. */
+static void test_controlling_nominates_at_once(void) {
+  peer p[2] = { { .name = "controlling" }, { .name = "controlled" } };
+  setup_pair(p, NULL, 0);
+  g_assert_true(run_until(both_connected, p, 5000));
+  gint64 ms = (p[0].state_at[ICE_CONNECTED] - p[0].state_at[ICE_CHECKING]) / 1000;
+  g_test_message("controlling: connected %" G_GINT64_FORMAT " ms after checking", ms);
+  g_assert_cmpint(p[0].state_at[ICE_CHECKING], >, 0);
+  g_assert_cmpint(ms, <, 50);
+  ice_agent_free(p[0].agent);
+  ice_agent_free(p[1].agent);
+  run_for(50);
+}
+
 static bool wrong_side_failed(void *d) {
   peer *p = d;
   return p->state == ICE_FAILED;
@@ -751,6 +769,7 @@ static void test_filter_socket(void) {
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/ice/connect-and-exchange", test_connect_and_exchange);
+  g_test_add_func("/ice/controlling-nominates-at-once", test_controlling_nominates_at_once);
   g_test_add_func("/ice/wrong-password-controlled", test_wrong_password_controlled);
   g_test_add_func("/ice/wrong-password-controlling", test_wrong_password_controlling);
   g_test_add_func("/ice/free-mid-connect", test_free_mid_connect);

@@ -90,6 +90,10 @@ typedef struct {
   unsigned rx_rtp, rx_rtcp, rx_bad;
   uint16_t rx_next_seq;
   bool late; /* the leg has no fingerprint yet: keyed when the browser is */
+  /* what the fake browser's DTLS sent before its ICE was connected: sent
+   * once it is (as a browser does), or handed to the leg by the test */
+  GPtrArray *fb_unsent;
+  gint64 leg_connected_at; /* when the leg's ICE was first seen connected */
   /* the PBX: [0] SDP RTP, [1] SDP RTCP, [2] real RTP, [3] real RTCP */
   int pbx[4];
   unsigned pbx_rx[4], pbx_bad;
@@ -184,8 +188,16 @@ static void fb_state(void *user, ice_state state)
 {
   fixture *f = user;
   f->fb_state = state;
-  if (state == ICE_CONNECTED)
+  if (state == ICE_CONNECTED) {
+    for (guint i = 0; f->fb_unsent && i < f->fb_unsent->len; i++) {
+      gsize len;
+      const uint8_t *d = g_bytes_get_data(g_ptr_array_index(f->fb_unsent, i), &len);
+      (void)ice_agent_send(f->ice, d, len);
+    }
+    if (f->fb_unsent)
+      g_ptr_array_set_size(f->fb_unsent, 0);
     dtls_session_start(f->dtls);
+  }
 }
 
 static void fb_receive(void *user, uint8_t *data, size_t len)
@@ -225,7 +237,10 @@ static void fb_receive(void *user, uint8_t *data, size_t len)
 
 static void fb_dtls_send(void *user, const uint8_t *data, size_t len)
 {
-  (void)ice_agent_send(((fixture *)user)->ice, data, len);
+  fixture *f = user;
+
+  if (ice_agent_send(f->ice, data, len) == -ENOTCONN && f->fb_unsent)
+    g_ptr_array_add(f->fb_unsent, g_bytes_new(data, len));
 }
 static void fb_dtls_connected(void *user, const dtls_srtp_keys *keys)
 {
@@ -372,8 +387,10 @@ static void teardown(fixture *f)
   g_clear_pointer(&f->ice, ice_agent_free);
   g_clear_pointer(&f->srtp, srtp_leg_free);
   g_clear_pointer(&f->why, g_free);
+  g_clear_pointer(&f->fb_unsent, g_ptr_array_unref);
   for (int i = 0; i < 4; i++)
-    close(f->pbx[i]);
+    if (f->pbx[i] > 0)
+      close(f->pbx[i]);
   for (int i = 0; i < 20; i++) /* libnice releases its sockets from idle sources */
     g_main_context_iteration(NULL, FALSE);
 }
@@ -630,6 +647,82 @@ static void test_late_fingerprint(void)
   memset(want_pbx_rx, 0, sizeof want_pbx_rx);
   browser_to_pbx(&f, 0, 50, 0);
   g_assert_cmpuint(f.pbx_bad, ==, 0);
+  teardown(&f);
+}
+
+static bool leg_keyed(fixture *f)
+{
+  if (!f->leg_connected_at && ice_agent_state(browser_leg_ice(f->leg)) == ICE_CONNECTED)
+    f->leg_connected_at = g_get_monotonic_time();
+  return (f->ready && f->srtp) || f->failed || f->fb_failed;
+}
+
+/* A call from the PBX: rtcsipd offered (ICE controlling, DTLS server); the
+ * browser has rtcsipd's candidates, and its ClientHello comes as soon as
+ * its own ICE check has succeeded: before the leg has the browser's answer,
+ * its ICE not connected.  The leg's answer to it is held and goes out the
+ * moment the leg's ICE is connected: keyed long before DTLS's first
+ * retransmission (250 ms after the ClientHello), which is what it took when
+ * that answer was dropped. */
+static void test_early_client_hello(void)
+{
+  fixture f;
+
+  memset(&f, 0, sizeof f);
+  f.fb_unsent = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+  browser_leg_settings ls = {
+    .role = DTLS_ROLE_SERVER,
+    .peer_fingerprint = dtls_identity_fingerprint(id_browser),
+    .ice = {.controlling = true, .local_addresses = loopback, .port_min = 31120, .port_max = 31139,
+            .connect_timeout_ms = 3000, .log_id = "leg"},
+  };
+  g_assert_cmpint(browser_leg_new(id_gw, &ls, &leg_cb, &f, &f.leg), ==, 0);
+  ice_settings fs = {.controlling = false, .local_addresses = loopback, .port_min = 31140, .port_max = 31159,
+                     .connect_timeout_ms = 3000, .log_id = "browser"};
+  g_assert_cmpint(ice_agent_new(&fs, &fb_ice_cb, &f, &f.ice), ==, 0);
+  g_assert_cmpint(dtls_session_new(id_browser, DTLS_ROLE_CLIENT, dtls_identity_fingerprint(id_gw), &fb_dtls_cb,
+                                   &f, &f.dtls), ==, 0);
+  g_assert_cmpint(ice_agent_gather(browser_leg_ice(f.leg)), ==, 0);
+  g_assert_cmpint(ice_agent_gather(f.ice), ==, 0);
+  g_assert_true(run_until(&f, both_gathered, 5000));
+
+  /* the browser's ClientHello, as the leg gets it before it knows the browser */
+  dtls_session_start(f.dtls);
+  g_assert_cmpuint(f.fb_unsent->len, >=, 1);
+  gint64 hello_at = g_get_monotonic_time();
+  for (guint i = 0; i < f.fb_unsent->len; i++) {
+    gsize len;
+    const uint8_t *d = g_bytes_get_data(g_ptr_array_index(f.fb_unsent, i), &len);
+    g_autofree uint8_t *copy = g_memdup2(d, len); /* the leg may modify it, as libnice's buffer */
+    browser_leg_inject(f.leg, copy, len);
+  }
+  g_ptr_array_set_size(f.fb_unsent, 0);
+  run_for(&f, 20);
+  g_assert_false(f.ready);
+  g_assert_false(f.failed);
+
+  /* then the answer: each side gets the other's candidates */
+  g_auto(GStrv) cl = ice_agent_local_candidates(browser_leg_ice(f.leg));
+  g_auto(GStrv) cb = ice_agent_local_candidates(f.ice);
+  const char *ul, *pl, *ub, *pb;
+  ice_agent_local_credentials(browser_leg_ice(f.leg), &ul, &pl);
+  ice_agent_local_credentials(f.ice, &ub, &pb);
+  g_assert_cmpint(ice_agent_set_remote(f.ice, ul, pl, (const char *const *)cl), ==, 0);
+  g_assert_cmpint(ice_agent_set_remote(browser_leg_ice(f.leg), ub, pb, (const char *const *)cb), ==, 0);
+  g_assert_true(run_until(&f, leg_keyed, 5000));
+  gint64 now = g_get_monotonic_time();
+  g_test_message("ICE connected %" G_GINT64_FORMAT " ms after the early ClientHello, keyed %" G_GINT64_FORMAT
+                 " ms after that", (f.leg_connected_at - hello_at) / 1000, (now - f.leg_connected_at) / 1000);
+  g_assert_false(f.failed);
+  g_assert_false(f.fb_failed);
+  g_assert_true(f.ready);
+  g_assert_nonnull(f.srtp);
+  g_assert_cmpint(f.leg_connected_at, >, 0);
+  /* Keyed soon after the leg's ICE is connected (the fake browser's next
+   * flight waits for its own ICE, one more 20 ms pacing tick: about 20 ms),
+   * not when the leg's DTLS retransmits, 250 ms after the ClientHello (some
+   * 200 ms after ICE on 127.0.0.1). */
+  g_assert_cmpint((now - f.leg_connected_at) / 1000, <, 100);
   teardown(&f);
 }
 
@@ -1313,6 +1406,7 @@ int main(int argc, char **argv)
   g_test_add_func("/media-bridge/echo", test_echo);
   g_test_add_func("/media-bridge/late-fingerprint", test_late_fingerprint);
   g_test_add_func("/media-bridge/leg-dtls-client", test_leg_dtls_client);
+  g_test_add_func("/media-bridge/early-client-hello", test_early_client_hello);
   g_test_add_func("/media-bridge/dtmf-to-pbx", test_dtmf_to_pbx);
   g_test_add_func("/media-bridge/dtmf-to-browser", test_dtmf_to_browser);
   g_test_add_func("/media-bridge/dtmf-received", test_dtmf_received);

@@ -175,6 +175,7 @@ export class Child {
     this.cmd = cmd;
     this.args = args;
     this.output = '';
+    this.stamps = []; // [end offset in output, time it came (ms, Date.now() clock)] per chunk
     this.logFile = logFile;
     this.startedAt = Date.now();
     this.stopGrace = 3000; // default SIGTERM grace of stop()
@@ -190,7 +191,10 @@ export class Child {
     this.exitStatus = null;
     const append = (chunk) => {
       const s = chunk.toString('utf8');
-      if (this.output.length < MAX_LOG) this.output += s;
+      if (this.output.length < MAX_LOG) {
+        this.output += s;
+        this.stamps.push([this.output.length, performance.timeOrigin + performance.now()]);
+      }
       if (this.logFile) {
         try { fs.appendFileSync(this.logFile, s); } catch { /* ignore */ }
       }
@@ -210,6 +214,19 @@ export class Child {
         resolve(this.exitStatus);
       });
     });
+  }
+
+  // When the output up to character INDEX had come (ms, Date.now() clock, to
+  // a fraction of a ms): the time of the chunk that held it.  A line written
+  // with one write (rtcsipd's are) is timed by its first character.
+  timeOf(index) {
+    let lo = 0, hi = this.stamps.length - 1;
+    if (hi < 0 || index >= this.stamps[hi][0]) return null;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.stamps[mid][0] > index) hi = mid; else lo = mid + 1;
+    }
+    return this.stamps[lo][1];
   }
 
   get running() {

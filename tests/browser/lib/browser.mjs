@@ -342,6 +342,12 @@ export class AgentPage {
     return withTimeout(this.page.evaluate(() => window.T.frames), 5000, 'the page\'s WebSocket frames');
   }
 
+  // The state changes of the page's peer connections:
+  // [{ t, pc, kind: 'ice'|'connection'|'dtls', state }] (tap.js).
+  pcStates() {
+    return withTimeout(this.page.evaluate(() => window.T.pcStates), 5000, 'the page\'s peer connection states');
+  }
+
   // Waits (at most MS ms) for an event of SRC whose type is one of TYPES,
   // recorded after the first SKIP events of SRC; returns it.
   async waitForEvent(src, types, ms, { after = 0 } = {}) {

@@ -30,6 +30,7 @@ export function sipFrames(frames) {
     try {
       const m = parseSip(f.data);
       m.dir = f.dir;
+      m.t = f.t;
       out.push(m);
     } catch { /* keep-alive or not SIP */ }
   }
