@@ -472,7 +472,9 @@ static void act_update_media(call *c)
     c->remote_ice_set = false;
     if (c->media)
       call_media_ice_restart(c->media); /* libnice carries the pair until it is connected again */
-    if (ice_agent_restart(browser_leg_ice(c->leg)) < 0 || call_set_remote_ice(c) < 0)
+    /* the browser offered the restart: it controls the new ICE session,
+     * also in a call the PBX placed (where rtcsipd controlled the first) */
+    if (ice_agent_restart(browser_leg_ice(c->leg), false) < 0 || call_set_remote_ice(c) < 0)
       log_id(c->name, LOG_WARNING, "ICE restart failed");
     else
       log_id(c->name, LOG_INFO, "ICE restart: new credentials both ways");

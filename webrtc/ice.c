@@ -467,8 +467,12 @@ int ice_agent_set_remote(ice_agent *a, const char *ufrag, const char *pwd,
   return 0;
 }
 
-int ice_agent_restart(ice_agent *a) {
+int ice_agent_restart(ice_agent *a, bool controlling) {
   g_return_val_if_fail(a && !a->freed, -EINVAL);
+  /* before the restart: libnice may have switched roles on a conflict with
+   * the peer's early checks (the browser checks in its new role as soon as
+   * it has offered); the new session starts in the role the offer gave */
+  g_object_set(a->nice, "controlling-mode", (gboolean)controlling, NULL);
   if (!nice_agent_restart_stream(a->nice, a->stream_id))
     return -EIO;
   g_clear_pointer(&a->ufrag, g_free);

@@ -117,8 +117,12 @@ int ice_agent_set_remote(ice_agent *agent, const char *ufrag, const char *pwd,
                          const char *const *candidates);
 
 /* ICE restart: new local credentials; set the peer's new ones with
- * ice_agent_set_remote().  Candidates stay as gathered.  0, -EIO. */
-int ice_agent_restart(ice_agent *agent);
+ * ice_agent_set_remote().  Candidates stay as gathered.  CONTROLLING: our
+ * role in the new session, whatever it was in the old one: the offerer of
+ * the restart controls it (RFC 8445 §6.1.1; Chromium takes the controlling
+ * role when it offers a restart, the controlled one when it answers one).
+ * 0, -EIO. */
+int ice_agent_restart(ice_agent *agent, bool controlling);
 
 /* Media hot path: sends one datagram on the selected pair.  0; -ENOTCONN
  * before the agent is connected or after it failed; -EMSGSIZE; -EAGAIN if it

@@ -418,8 +418,8 @@ static void test_restart(void) {
   const char *u, *w;
   ice_agent_local_credentials(p[0].agent, &u, &w);
   g_autofree char *old_ufrag = g_strdup(u);
-  g_assert_cmpint(ice_agent_restart(p[0].agent), ==, 0);
-  g_assert_cmpint(ice_agent_restart(p[1].agent), ==, 0);
+  g_assert_cmpint(ice_agent_restart(p[0].agent, true), ==, 0);
+  g_assert_cmpint(ice_agent_restart(p[1].agent, false), ==, 0);
   const char *ul, *pl, *ud, *pd;
   ice_agent_local_credentials(p[0].agent, &ul, &pl);
   ice_agent_local_credentials(p[1].agent, &ud, &pd);
@@ -658,8 +658,8 @@ static void test_filter_limit(void) {
   const ice_filter one = { .loopback = true, .candidates_max = 1 };
   setup_pair_filtered(p, NULL, 0, &one);
   g_assert_true(run_until(both_connected, p, 5000));
-  g_assert_cmpint(ice_agent_restart(p[0].agent), ==, 0);
-  g_assert_cmpint(ice_agent_restart(p[1].agent), ==, 0);
+  g_assert_cmpint(ice_agent_restart(p[0].agent, true), ==, 0);
+  g_assert_cmpint(ice_agent_restart(p[1].agent, false), ==, 0);
   const char *ul, *pl, *ud, *pd;
   ice_agent_local_credentials(p[0].agent, &ul, &pl);
   ice_agent_local_credentials(p[1].agent, &ud, &pd);

@@ -29,6 +29,7 @@ import { sippMediaPort } from '../../browser/lib/calls.mjs';
 const LOADGEN = process.env.LOADGEN || path.resolve(testsDir, '../build/tests/bench/loadgen/loadgen');
 const DOMAIN = 'example.com';
 const TICK = 100; // USER_HZ: /proc/PID/stat counts in 1/100 s
+const PORTS = [12000, 31999]; // the gateways' media ports: below the ephemeral range (32768-)
 
 function arg(name, def) {
   const i = process.argv.indexOf(`--${name}`);
@@ -50,9 +51,9 @@ const CORES = os.cpus().length;
 // ---------------------------------------------------------------------------
 // /proc
 
-function cpuTicks(pid) {
+function cpuTicks(pid, file = `/proc/${pid}/stat`) {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = fs.readFileSync(file, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
   } catch {
@@ -87,7 +88,9 @@ async function startGateway(env, which, kam, n) {
       pbxPort: kam.port, domains: [DOMAIN],
       overrides: {
         general: { log_level: 'notice' },
-        media: { rtp_port_min: 20000, rtp_port_max: 20000 + Math.max(4 * n + 200, 1000) },
+        // 20,000 ports, as an operator would give 2,000 calls (a range
+        // almost full makes every new port a long search, in libnice too)
+        media: { rtp_port_min: PORTS[0], rtp_port_max: PORTS[1] },
         // every client comes from 127.0.0.1: while the ramp outpaces the
         // registrations, more than the default 100 are not registered yet
         limits: { max_calls: Math.max(n + 100, 1000), max_registrations: Math.max(n + 100, 10000),
@@ -97,8 +100,8 @@ async function startGateway(env, which, kam, n) {
     return { wsUrl: gw.wsUrl, pids: () => [gw.child.pid], main: gw.child.pid };
   }
   const { startReference } = await import('../reference/reference.mjs');
-  const ref = await startReference(env, { pbxHost: '127.0.0.1', pbxPort: kam.port, rtpPortMin: 10000,
-    rtpPortMax: 10000 + Math.max(4 * n + 200, 1000), domain: DOMAIN });
+  const ref = await startReference(env, { pbxHost: '127.0.0.1', pbxPort: kam.port, rtpPortMin: PORTS[0],
+    rtpPortMax: PORTS[1], domain: DOMAIN });
   return { wsUrl: ref.wsUrl, pids: () => ref.pids().all, main: null };
 }
 
@@ -137,7 +140,10 @@ async function runOne(which, n, { rate = RATE, windowS = WINDOW_S, perf = false,
     } catch { /* measured below as it stands */ }
     const r = { gateway: which, calls: n, rate };
     if (a) {
+      // rtcsipd's main thread (signalling: WebSocket, SIP, ICE and DTLS control) apart
+      const mainThread = () => (gw.main ? cpuTicks(0, `/proc/${gw.main}/task/${gw.main}/stat`) : 0);
       const cpu0 = sum(pids, cpuTicks), lgCpu0 = cpuTicks(lg.pid), sippCpu0 = cpuTicks(sipp.child.pid);
+      const main0 = mainThread();
       const t0 = Date.now();
       let perfReport = null;
       if (perf && gw.main) perfReport = perfProfile(env, gw.main, Math.min(windowS, 8));
@@ -145,6 +151,7 @@ async function runOne(which, n, { rate = RATE, windowS = WINDOW_S, perf = false,
       await sleep(Math.max(0, windowS * 1000 - (Date.now() - t0)));
       const b = progress(lg);
       const cpu1 = sum(pids, cpuTicks), lgCpu1 = cpuTicks(lg.pid), sippCpu1 = cpuTicks(sipp.child.pid);
+      const main1 = mainThread();
       const dt = (Date.now() - t0) / 1000;
       const forwarded = (b.sent - a.sent) + (b.back - a.back);
       const cpuS = (cpu1 - cpu0) / TICK;
@@ -153,6 +160,7 @@ async function runOne(which, n, { rate = RATE, windowS = WINDOW_S, perf = false,
         gateway_cpu_s: cpuS,
         us_per_packet: forwarded ? (cpuS * 1e6) / forwarded : null,
         gateway_machine_percent: (100 * cpuS) / (dt * CORES),
+        main_thread_core_percent: gw.main ? (100 * (main1 - main0)) / TICK / dt : null,
         loadgen_machine_percent: (100 * (lgCpu1 - lgCpu0)) / TICK / (dt * CORES),
         sipp_machine_percent: (100 * (sippCpu1 - sippCpu0)) / TICK / (dt * CORES),
         rss_per_call_kib: b.up ? (sum(pids, rssKiB) - rss0) / b.up : null,
@@ -224,10 +232,10 @@ async function main() {
   const lines = [];
   lines.push(`machine: ${CORES} cores, ${os.cpus()[0].model}; window ${WINDOW_S} s with every call up; ramp ${RATE} calls/s`);
   lines.push('');
-  lines.push('| gateway | calls | up | µs CPU / forwarded packet | gateway % of machine | loss % | RTT p50 ms | RTT p99 ms | RSS / call KiB | loadgen % | SIPp % | failed |');
-  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  lines.push('| gateway | calls | up | µs CPU / forwarded packet | gateway % of machine | main thread % of a core | loss % | RTT p50 ms | RTT p99 ms | RSS / call KiB | loadgen % | SIPp % | failed |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
-    lines.push(`| ${r.gateway} | ${r.calls} | ${r.up ?? '–'} | ${fmt(r.us_per_packet, 2)} | ${fmt(r.gateway_machine_percent)} | ` +
+    lines.push(`| ${r.gateway} | ${r.calls} | ${r.up ?? '–'} | ${fmt(r.us_per_packet, 2)} | ${fmt(r.gateway_machine_percent)} | ${fmt(r.main_thread_core_percent)} | ` +
       `${fmt(r.loss_percent, 3)} | ${fmt(r.rtt_p50_ms, 2)} | ${fmt(r.rtt_p99_ms, 2)} | ${fmt(r.rss_per_call_kib, 0)} | ` +
       `${fmt(r.loadgen_machine_percent)} | ${fmt(r.sipp_machine_percent)} | ${r.error ? 'error' : r.failed}` +
       `${r.failures && Object.keys(r.failures).length ? ` (${Object.entries(r.failures).map(([k, v]) => `${v}× ${k}`).join('; ')})` : ''} |`);

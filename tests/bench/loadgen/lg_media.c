@@ -51,7 +51,7 @@ typedef struct lg_worker {
   GArray *cmds; /* cmd, under lock */
   bool stop;    /* under lock */
   GPtrArray *calls; /* the worker's own */
-  unsigned tick;
+  unsigned next_phase; /* of the next call added */
   atomic_uint_fast64_t sent, received;
   unsigned load; /* calls added minus removed (main thread only) */
 } lg_worker;
@@ -129,8 +129,8 @@ static void run_commands(lg_worker *w, bool *stop)
       struct epoll_event ev = { .events = EPOLLIN, .data.ptr = cm };
       cm->index = w->calls->len;
       g_ptr_array_add(w->calls, cm);
-      cm->phase = w->tick % PHASES; /* spread: the next phase free-running */
-      w->tick++;
+      cm->phase = w->next_phase; /* spread over the 20 ms, round robin */
+      w->next_phase = (w->next_phase + 1) % PHASES;
       (void)epoll_ctl(w->epfd, EPOLL_CTL_ADD, cm->fd, &ev);
     } else {
       (void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, cm->fd, NULL);
@@ -323,6 +323,7 @@ void lg_media_remove(lg_media *pool, lg_call_media *cm)
     return;
   post(cm->worker, (cmd){ .kind = CMD_REMOVE, .cm = cm }, true);
   cm->worker->load--;
+  cm->worker = NULL;
 }
 
 uint64_t lg_call_media_sent(const lg_call_media *cm) { return cm->sent; }
