@@ -448,6 +448,62 @@ for (const { lib, name: LIB } of LIBS) {
 }
 
 // ---------------------------------------------------------------------------
+// SIPp -> browser, then an ICE restart from the page: rtcsipd is the ICE
+// controlling agent in this direction (it offered), and answers the restart
+// itself; media goes on.
+
+test('SIPp calls alice (JsSIP), answered; JsSIP restarts ICE: rtcsipd (ICE controlling) answers with new credentials, media goes on, SIPp sees nothing',
+  { timeout: TEST_TIMEOUT }, (t) => withEnv('browser-calls-in-restart', async (env) => {
+    const lib = 'jssip';
+    const { kam, gw, web, browser } = await startAll(env);
+    await withAgentPage(browser, web, 'calls-in-restart', async (agent) => {
+      await startAndRegister(agent, lib, gw);
+      await agent.call('jssipAcceptCalls', {});
+      const uac = await startSippUac(env, kam, {});
+      const inc = await waitFor(async () => (await callEvents(agent, lib)).find((e) => e.type === 'incoming'),
+        15000 * SLOW, { interval: 50, what: 'the INVITE to reach the page' });
+      const name = await callName(gw, inc.callId);
+      const r = await callOutcome(agent, lib, 15000 * SLOW);
+      assert.equal(r.outcome, 'confirmed', `the answered call: ${JSON.stringify(r.e)}\n${await pageInfo(agent, lib, gw, name)}`);
+      const flowing = async (what, base) => waitFor(async () => {
+        const st = await agent.call('callStats', { lib });
+        return st && st.connectionState === 'connected' && st.in.packetsReceived > base + 25 ? st : null;
+      }, 5000 * SLOW, { interval: 100, what }).catch(async (e) => {
+        throw new Error(`${e.message}\n${await pageInfo(agent, lib, gw, name)}`);
+      });
+      const s0 = await flowing('RTP to reach the page', 0);
+
+      assert.equal(await agent.call('jssipRenegotiate', { iceRestart: true }), true, 'JsSIP renegotiate() started');
+      await agent.waitForEvent('jssip-mid', ['renegotiateDone'], 8000 * SLOW);
+      const msgs = sipFrames(await agent.frames());
+      const reinv = msgs.find((m) => m.dir === 'out' && m.method === 'INVITE');
+      assert.ok(reinv, `the page's re-INVITE:\n${trace(msgs)}`);
+      const ok = msgs.find((m) => m.dir === 'in' && m.isResponse && m.status === 200 && m.get('cseq') === reinv.get('cseq'));
+      assert.ok(ok, `rtcsipd's 200 to the re-INVITE:\n${trace(msgs)}`);
+      const uf = (sdp) => (sdp.match(/^a=ice-ufrag:(\S+)/m) || [])[1];
+      const answer0 = msgs.find((m) => m.dir === 'out' && m.isResponse && m.status === 200 &&
+        m.get('call-id') === inc.callId && /\bINVITE$/.test(m.get('cseq')));
+      assert.notEqual(uf(reinv.body), uf(answer0.body), 'the re-INVITE has new ICE credentials');
+      assert.notEqual(uf(ok.body), uf(inc.sdp), `rtcsipd's answer has new ICE credentials:\n${block(ok.body)}`);
+      const s1 = await flowing('RTP to reach the page after the ICE restart', s0.in.packetsReceived);
+      await sleep(1000);
+      const s2 = await agent.call('callStats', { lib });
+      t.diagnostic(`after the ICE restart: ${JSON.stringify({ before: s0, after: s2 })}`);
+      assert.equal(s2.remoteUfrag, uf(ok.body), 'the page uses rtcsipd\'s new credentials');
+      assert.equal(s2.connectionState, 'connected', JSON.stringify(s2));
+      assert.ok(s2.in.packetsReceived > s1.in.packetsReceived + 25, `media goes on: ${JSON.stringify({ s1, s2 })}`);
+      assert.ok(!/ICE restart failed/.test(callLog(gw, name)), `rtcsipd's ICE restart:\n${block(callLog(gw, name))}`);
+
+      // SIPp hangs up INCOMING_HOLD_MS after its ACK.
+      await callEnd(agent, lib, INCOMING_HOLD_MS + 5000 * SLOW);
+      const s = await sippDone(uac, 'ICE restart', 15000 * SLOW);
+      const reqs = s.trace.filter((e) => e.dir === 'received' && !e.msg.isResponse).map((e) => e.msg.method);
+      assert.deepEqual(reqs, [], `SIPp saw nothing of the ICE restart:\n${sippSummary(s.trace)}`);
+      await agent.call('jssipStop');
+    });
+  }));
+
+// ---------------------------------------------------------------------------
 // CANCEL before the answer; 486.
 
 for (const { lib, name: LIB } of LIBS) {
