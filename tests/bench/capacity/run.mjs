@@ -8,7 +8,7 @@
 //
 //   node tests/bench/capacity/run.mjs [--calls 10,100,500,1000,2000] [--window 10]
 //        [--rate 100] [--gateways rtcsipd,reference] [--setup-rates 50,100,200,400]
-//        [--perf] [--out FILE.json]
+//        [--perf [N]] [--out FILE.json]
 //
 // For each gateway and load: the gateway's CPU (all its processes and threads,
 // from /proc/PID/stat) over a window in which every call is up, divided by the
@@ -18,7 +18,7 @@
 // loss, round trip p50/p99 (from the load generator's report); and the CPU the
 // load generator and SIPp took (they share the machine).  --setup-rates: calls
 // set up per second (with DTLS) until more than 1 % fail.  --perf: a perf
-// profile of rtcsipd at the largest load.
+// profile of rtcsipd at the largest load (--perf N: at N calls).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,7 +44,9 @@ const WINDOW_S = Number(arg('window', 10));
 const RATE = Number(arg('rate', 100));
 const GATEWAYS = list(arg('gateways', 'rtcsipd,reference'));
 const SETUP_RATES = arg('setup-rates', '') ? list(arg('setup-rates', '')).map(Number) : [];
-const PERF = arg('perf', false) === true;
+// --perf: at the largest load; --perf N: at N calls
+const PERF_ARG = arg('perf', false);
+const PERF_AT = PERF_ARG === false ? 0 : PERF_ARG === true ? Math.max(...LOADS) : Number(PERF_ARG);
 const OUT = arg('out', '');
 const CORES = os.cpus().length;
 
@@ -206,7 +208,7 @@ async function main() {
       process.stderr.write(`capacity: ${g} at ${n} calls\n`);
       let r;
       try {
-        r = await runOne(g, n, { perf: PERF && g === 'rtcsipd' && n === Math.max(...LOADS) });
+        r = await runOne(g, n, { perf: g === 'rtcsipd' && n === PERF_AT });
       } catch (e) {
         r = { gateway: g, calls: n, error: e.message.slice(0, 2000) };
       }
