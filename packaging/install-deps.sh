@@ -13,7 +13,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 build_pkgs="meson ninja-build pkg-config build-essential libglib2.0-dev
   libsofia-sip-ua-dev libsofia-sip-ua-glib-dev libwebsockets-dev libwebsockets-evlib-glib
-  libnice-dev libsrtp2-dev libsystemd-dev libssl-dev openssl ca-certificates"
+  libnice-dev libsrtp2-dev libnss3-dev libsystemd-dev libssl-dev openssl ca-certificates"
 test_pkgs="sip-tester kamailio kamailio-extra-modules kamailio-tls-modules chromium systemd valgrind curl python3
   fonts-liberation procps iproute2 clang-14 libclang-rt-14-dev"
 
