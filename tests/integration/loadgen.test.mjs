@@ -17,8 +17,11 @@ import { sippMediaPort } from '../browser/lib/calls.mjs';
 const LOADGEN = process.env.LOADGEN || path.resolve(testsDir, '../build/tests/bench/loadgen/loadgen');
 const SLOW = VALGRIND_SLOWDOWN;
 const DOMAIN = 'example.com';
-const CALLS = 50;
-const RATE = 25;     // calls set up per second
+// Under valgrind (`meson test --setup valgrind`) the daemon is ten to fifty
+// times slower: a few calls there, for what valgrind finds in the media
+// threads, and the kernel may drop what the slow daemon does not read in time.
+const CALLS = VALGRIND ? 6 : 50;
+const RATE = VALGRIND ? 2 : 25; // calls set up per second
 const HOLD_S = 10;   // media per call
 const PASSWORD = `pw-${randomToken(8)}`;
 const USERS = Array.from({ length: CALLS }, (_, i) => ({ username: `lg${i + 1}`, password: PASSWORD }));
@@ -51,7 +54,7 @@ async function runLoadgen(env, gw, args) {
   const child = env.spawn('loadgen', LOADGEN, [
     '--ws', gw.wsUrl, '--domain', DOMAIN, '--calls', String(CALLS), '--rate', String(RATE),
     '--hold', String(HOLD_S), '--codec', 'opus', '--register', '--password', PASSWORD,
-    '--ice-ports', `${LOADGEN_ICE[0]}-${LOADGEN_ICE[1]}`, '--workers', '2', '--timeout', String(90 * SLOW),
+    '--ice-ports', `${LOADGEN_ICE[0]}-${LOADGEN_ICE[1]}`, '--workers', '2', '--timeout', String(90 * SLOW), '--setup-timeout', String(15 * SLOW),
     '--json', path.join(env.dir, 'loadgen.json'), ...args,
   ]);
   return child;
@@ -71,8 +74,12 @@ function assertReport(r, child) {
   assert.equal(r.pcmu_calls, 0, `every call on Opus${why}`);
   assert.ok(r.packets.sent >= MIN_SENT, `about 50 packets a second per call sent: ${r.packets.sent} < ${MIN_SENT}${why}`);
   assert.equal(r.packets.send_failed, 0, `every packet sent${why}`);
-  assert.equal(r.packets.lost, 0, `nothing lost on loopback${why}`);
-  assert.equal(r.packets.received, r.packets.sent, `every packet back${why}`);
+  if (VALGRIND) {
+    assert.ok(r.packets.received >= 0.9 * r.packets.sent, `most packets back${why}`);
+  } else {
+    assert.equal(r.packets.lost, 0, `nothing lost on loopback${why}`);
+    assert.equal(r.packets.received, r.packets.sent, `every packet back${why}`);
+  }
   assert.equal(r.packets.duplicated, 0, `no duplicates${why}`);
   assert.equal(r.packets.auth_failures, 0, `no SRTP failure${why}`);
   assert.equal(r.rtt_ms.n, r.packets.received, `a round trip for each packet${why}`);
