@@ -542,23 +542,39 @@ static int make_dtls(lg_client *c, dtls_role role)
   return dtls_session_new(c->env->dtls_id, role, c->peer.fingerprint, &dtls_cb, c, &c->dtls);
 }
 
+/* A 401/407 we answer (a password, and not answered too often already). */
+static bool is_challenge(const lg_client *c, int status)
+{
+  return (status == 401 || status == 407) && c->cfg->password && c->auth_tries < MAX_AUTH_TRIES;
+}
+
+/* The challenge of response SIP to METHOD into our credentials (Sofia-SIP's
+ * auth_client); false (and the client failed) when it cannot be answered. */
+static bool take_challenge(lg_client *c, const sip_t *sip, const char *method)
+{
+  int status = sip->sip_status->st_status;
+
+  c->auth_tries++;
+  if (auc_challenge(&c->auc, c->home,
+                    status == 401 ? (msg_auth_t *)sip->sip_www_authenticate : (msg_auth_t *)sip->sip_proxy_authenticate,
+                    status == 401 ? sip_authorization_class : sip_proxy_authorization_class) < 0 ||
+      auc_all_credentials(&c->auc, "Digest", NULL, c->user, c->cfg->password) <= 0) {
+    fail(c, "%s: %d, and no usable challenge", method, status);
+    return false;
+  }
+  return true;
+}
+
 static void on_invite_response(lg_client *c, const sip_t *sip)
 {
   int status = sip->sip_status->st_status;
 
   if (status < 200)
     return;
-  if ((status == 401 || status == 407) && c->cfg->password && c->auth_tries < MAX_AUTH_TRIES) {
+  if (is_challenge(c, status)) {
     send_error_ack(c, sip);
-    c->auth_tries++;
-    if (auc_challenge(&c->auc, c->home,
-                      status == 401 ? (msg_auth_t *)sip->sip_www_authenticate : (msg_auth_t *)sip->sip_proxy_authenticate,
-                      status == 401 ? sip_authorization_class : sip_proxy_authorization_class) < 0 ||
-        auc_all_credentials(&c->auc, "Digest", NULL, c->user, c->cfg->password) <= 0) {
-      fail(c, "INVITE: %d, and no usable challenge", status);
-      return;
-    }
-    send_invite(c, true, sip);
+    if (take_challenge(c, sip, "INVITE"))
+      send_invite(c, true, sip);
     return;
   }
   if (status >= 300) {
@@ -604,16 +620,9 @@ static void on_register_response(lg_client *c, const sip_t *sip)
 
   if (status < 200)
     return;
-  if ((status == 401 || status == 407) && c->cfg->password && c->auth_tries < MAX_AUTH_TRIES) {
-    c->auth_tries++;
-    if (auc_challenge(&c->auc, c->home,
-                      status == 401 ? (msg_auth_t *)sip->sip_www_authenticate : (msg_auth_t *)sip->sip_proxy_authenticate,
-                      status == 401 ? sip_authorization_class : sip_proxy_authorization_class) < 0 ||
-        auc_all_credentials(&c->auc, "Digest", NULL, c->user, c->cfg->password) <= 0) {
-      fail(c, "REGISTER: %d, and no usable challenge", status);
-      return;
-    }
-    send_register(c, sip);
+  if (is_challenge(c, status)) {
+    if (take_challenge(c, sip, "REGISTER"))
+      send_register(c, sip);
     return;
   }
   if (status >= 300) {
